@@ -1,0 +1,1 @@
+"""The reference feed: multi-venue WebSocket ingest that tickstorm tests."""

@@ -1,0 +1,1 @@
+"""Fault injection, orchestration, history recording, checkers and SLA evaluation."""

@@ -1,0 +1,1 @@
+"""Protocol-faithful mock venue servers and the replay engine that drives them."""

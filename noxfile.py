@@ -1,0 +1,48 @@
+"""nox sessions: tests, lint, chaos (the main job) and bench.
+
+Each session builds its own virtualenv, so a fresh machine needs only Python 3.11+ and `pip install nox`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+
+CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite in parallel (pytest-xdist)."""
+    session.install("-e", ".[test]")
+    args = session.posargs or ["-n", "auto"]
+    if CI:
+        args = [*args, "--junitxml=runs/junit-tests.xml"]
+    session.run("pytest", *args)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (lint + format check) and mypy."""
+    session.install("-e", ".[lint,test]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+
+
+@nox.session
+def chaos(session: nox.Session) -> None:
+    """The main job: replay recordings through the mock venue and check what arrives."""
+    session.install("-e", ".")
+    session.run("tickstorm", "venue-check", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks; measured figures are printed and written to reports/baselines/."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "benchmarks", *session.posargs)

@@ -1,0 +1,1 @@
+"""Report rendering (console, JSON, HTML) and committed SLA baselines."""
