@@ -1,0 +1,1 @@
+"""Binance spot venue support for the reference feed."""
