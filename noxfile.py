@@ -44,5 +44,5 @@ def chaos(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks; measured figures are printed and written to reports/baselines/."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,bench]")
     session.run("python", "-m", "benchmarks", *session.posargs)
