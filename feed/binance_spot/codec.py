@@ -1,0 +1,242 @@
+"""Binance spot stream codec: frame bytes in, typed events out. Pure: no I/O, no clock.
+
+Payloads are decoded with msgspec into strict structs (ids and times integers, prices and quantities
+decimal strings, depth levels exactly ``[price, qty]``), so a frame that does not match Binance's schema
+is rejected with the decoder's own explanation instead of surfacing later as a wrong number. Combined
+frames (``{"stream": ..., "data": ...}``) are unwrapped first; control replies and errors are recognised.
+
+Every frame decodes to exactly one of: a market event, a :class:`ControlReply`, a :class:`ControlError`,
+a :class:`ServerShutdown`, or a :class:`Rejected` (which the feed puts in the dead letter queue with the
+raw bytes and the reason). :func:`decode` never raises.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+Decimal = Annotated[str, msgspec.Meta(pattern=r"^-?[0-9]+(\.[0-9]+)?$")]
+Level = tuple[Decimal, Decimal]
+
+
+class Trade(msgspec.Struct, frozen=True, gc=False):
+    """``<symbol>@trade``."""
+
+    E: int
+    s: str
+    t: int
+    p: Decimal
+    q: Decimal
+    T: int
+    m: bool
+    M: bool = True
+
+
+class AggTrade(msgspec.Struct, frozen=True, gc=False):
+    """``<symbol>@aggTrade``: one taker order's fills at one price."""
+
+    E: int
+    s: str
+    a: int
+    p: Decimal
+    q: Decimal
+    f: int
+    l: int  # noqa: E741 (Binance's field name)
+    T: int
+    m: bool
+    M: bool = True
+
+
+class DepthUpdate(msgspec.Struct, frozen=True, gc=False):
+    """``<symbol>@depth[@100ms]``: absolute quantities for changed levels, update ids ``U``..``u``."""
+
+    E: int
+    s: str
+    U: int
+    u: int
+    b: list[Level]
+    a: list[Level]
+
+
+class BookTicker(msgspec.Struct, frozen=True, gc=False):
+    """``<symbol>@bookTicker``: best bid/ask; ``u`` is in the depth update id space."""
+
+    u: int
+    s: str
+    b: Decimal
+    B: Decimal
+    a: Decimal
+    A: Decimal
+
+
+class KlineBody(msgspec.Struct, frozen=True, gc=False):
+    """The candle inside a kline event."""
+
+    t: int
+    T: int
+    s: str
+    i: str
+    f: int
+    L: int
+    o: Decimal
+    c: Decimal
+    h: Decimal
+    l: Decimal  # noqa: E741
+    v: Decimal
+    n: int
+    x: bool
+    q: Decimal
+    V: Decimal
+    Q: Decimal
+
+
+class Kline(msgspec.Struct, frozen=True, gc=False):
+    """``<symbol>@kline_<interval>``."""
+
+    E: int
+    s: str
+    k: KlineBody
+
+
+class ControlReply(msgspec.Struct, frozen=True):
+    """``{"result": ..., "id": ...}`` in answer to SUBSCRIBE, LIST_SUBSCRIPTIONS, ..."""
+
+    id: int | str | None
+    result: Any
+
+
+class ControlError(msgspec.Struct, frozen=True):
+    """``{"error": {"code", "msg"}, "id": ...}``: a control request the venue refused."""
+
+    id: int | str | None
+    code: int
+    msg: str
+
+
+class ServerShutdown(msgspec.Struct, frozen=True):
+    """The venue announced it is about to close the connection."""
+
+    E: int
+
+
+class Rejected(msgspec.Struct, frozen=True):
+    """A frame that is not a valid Binance message: goes to the dead letter queue with its raw bytes."""
+
+    raw: bytes
+    reason: str
+    stream: str | None = None
+
+
+MarketEvent = Trade | AggTrade | DepthUpdate | BookTicker | Kline
+Decoded = Trade | AggTrade | DepthUpdate | BookTicker | Kline | ControlReply | ControlError | ServerShutdown | Rejected
+
+
+class _Combined(msgspec.Struct, frozen=True):
+    stream: str
+    data: msgspec.Raw
+
+
+class _ErrorBody(msgspec.Struct, frozen=True):
+    code: int
+    msg: str
+
+
+class _ErrorReply(msgspec.Struct, frozen=True):
+    error: _ErrorBody
+    id: int | str | None = None
+
+
+_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
+    "trade": msgspec.json.Decoder(Trade),
+    "aggTrade": msgspec.json.Decoder(AggTrade),
+    "depth": msgspec.json.Decoder(DepthUpdate),
+    "bookTicker": msgspec.json.Decoder(BookTicker),
+    "kline": msgspec.json.Decoder(Kline),
+}
+_COMBINED = msgspec.json.Decoder(_Combined)
+_ERROR = msgspec.json.Decoder(_ErrorReply)
+_ANY = msgspec.json.Decoder()
+_EVENT_KIND = {"trade": "trade", "aggTrade": "aggTrade", "depthUpdate": "depth", "kline": "kline"}
+
+
+def stream_kind(stream: str) -> str | None:
+    """The payload kind a stream name carries: ``btcusdt@depth@100ms`` → ``depth``; None if unsupported."""
+    _, _, rest = stream.partition("@")
+    kind = rest.split("@", 1)[0]
+    if kind.startswith("kline_"):
+        return "kline"
+    if kind == "depth":
+        return "depth"
+    return kind if kind in _DECODERS else None
+
+
+def decode_payload(kind: str, data: bytes | memoryview, raw: bytes, stream: str | None) -> Decoded:
+    """Decode one payload of a known kind (the stream says which)."""
+    decoder = _DECODERS.get(kind)
+    if decoder is None:
+        return Rejected(raw, f"unsupported stream kind {kind!r}", stream)
+    try:
+        event: Decoded = decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        return Rejected(raw, f"invalid {kind} payload: {exc}", stream)
+    return event
+
+
+def decode(frame: bytes | str, stream: str | None = None) -> Decoded:
+    """Decode one text frame; ``stream`` is the connection's single stream for raw (unwrapped) frames."""
+    raw = frame.encode() if isinstance(frame, str) else bytes(frame)
+    head = raw[:12]
+    if head.startswith(b'{"stream"'):
+        try:
+            wrapper = _COMBINED.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            return Rejected(raw, f"invalid combined-stream frame: {exc}")
+        if wrapper.stream == "!serverShutdown":
+            return _shutdown(wrapper.data, raw)
+        kind = stream_kind(wrapper.stream)
+        if kind is None:
+            return Rejected(raw, f"unknown stream {wrapper.stream!r}", wrapper.stream)
+        return decode_payload(kind, wrapper.data, raw, wrapper.stream)
+    if stream is not None and (kind := stream_kind(stream)) is not None and not head.startswith(b'{"result"'):
+        decoded = decode_payload(kind, raw, raw, stream)
+        if not isinstance(decoded, Rejected):
+            return decoded
+    return _decode_untyped(raw, stream)
+
+
+def _shutdown(data: bytes | memoryview, raw: bytes) -> Decoded:
+    try:
+        return msgspec.json.decode(data, type=ServerShutdown)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        return Rejected(raw, f"invalid serverShutdown event: {exc}", "!serverShutdown")
+
+
+def _decode_untyped(raw: bytes, stream: str | None) -> Decoded:
+    """Frames whose shape is not known in advance: control replies, errors, raw events by their ``e``."""
+    try:
+        doc = _ANY.decode(raw)
+    except msgspec.DecodeError as exc:
+        return Rejected(raw, f"malformed JSON: {exc}", stream)
+    if not isinstance(doc, dict):
+        return Rejected(raw, f"expected a JSON object, got {type(doc).__name__}", stream)
+    if "error" in doc:
+        try:
+            err = _ERROR.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            return Rejected(raw, f"invalid error reply: {exc}", stream)
+        return ControlError(err.id, err.error.code, err.error.msg)
+    if "result" in doc and "id" in doc:
+        ident = doc["id"]
+        if ident is not None and not isinstance(ident, int | str):
+            return Rejected(raw, "control reply id must be an integer, a string or null", stream)
+        return ControlReply(ident, doc["result"])
+    event = doc.get("e")
+    if event == "serverShutdown":
+        return _shutdown(raw, raw)
+    kind = _EVENT_KIND.get(event) if isinstance(event, str) else None
+    if kind is None and {"u", "s", "b", "B", "a", "A"} <= doc.keys():
+        kind = "bookTicker"
+    if kind is None:
+        return Rejected(raw, f"unrecognised message (event type {event!r})", stream)
+    return decode_payload(kind, raw, raw, stream)
