@@ -1,0 +1,66 @@
+"""Real recorded Binance spot messages shipped with tickstorm, and where to find the larger shared set.
+
+The files are normalized JSON Lines (one ``{"ts","stream","data","src","url","recv_ns"}`` object per line,
+gzipped); ``PROVENANCE.md`` in this folder says where each one comes from and under which licence.
+A *bundled set* is a named group of files that replay together as one timeline.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+HERE = Path(__file__).resolve().parent
+
+BUNDLED_SETS: dict[str, tuple[str, ...]] = {
+    # hftbacktest: one continuous BTCUSDT capture split at midnight UTC (~11 min, 99,573 frames).
+    "spot-btcusdt": ("btcusdt_20240808.norm.jsonl.gz", "btcusdt_20240809.norm.jsonl.gz"),
+    # cryptofeed 2021: BTCUSDT/ETHUSDT/DOTUSDT depth, aggTrade, kline_1m (92 s).
+    "spot-multi-2021": ("cryptofeed-2997020831-BINANCE-ee25be.0.norm.jsonl.gz",),
+    # cryptofeed 2021: ten symbols, depth, bookTicker, aggTrade (120 s).
+    "spot-10sym-2021": ("cryptofeed-7136ce8d0d-BINANCE-b38f7c.0.norm.jsonl.gz",),
+    # cryptofeed 2021: four symbols on one connection plus their REST snapshots (31 s).
+    "spot-4sym-2021": (
+        "cryptofeed-b90fa9b87c-BINANCE.ws.1.0.norm.jsonl.gz",
+        "cryptofeed-b90fa9b87c-BINANCE.http.0.0.norm.jsonl.gz",
+    ),
+}
+BUNDLED = frozenset(BUNDLED_SETS)
+EXCHANGE_INFO_FILE = "cryptofeed-b90fa9b87c-BINANCE.0.norm.jsonl.gz"  # one recorded /api/v3/exchangeInfo
+
+
+def bundled(name: str) -> list[Path]:
+    """The files of a bundled set; ``KeyError`` with the known names when ``name`` is not one."""
+    try:
+        files = BUNDLED_SETS[name]
+    except KeyError:
+        raise KeyError(
+            f"unknown bundled recording set {name!r}; known: {', '.join(sorted(BUNDLED))}"
+        ) from None
+    return [HERE / f for f in files]
+
+
+def recorded_exchange_info() -> dict[str, Any]:
+    """The recorded exchangeInfo document (2021-10-12, every spot symbol of that day)."""
+    with gzip.open(HERE / EXCHANGE_INFO_FILE, "rb") as fh:
+        for line in fh:
+            record = orjson.loads(line)
+            if record.get("src") == "rest" and isinstance(record.get("data"), dict):
+                data: dict[str, Any] = record["data"]
+                return data
+    raise ValueError(f"{EXCHANGE_INFO_FILE} holds no exchangeInfo response")
+
+
+def shared_recordings_dir() -> Path | None:
+    """The larger shared set (``$TICKSTORM_SHARED_RECORDINGS`` or ../shared/recordings), if present."""
+    env = os.environ.get("TICKSTORM_SHARED_RECORDINGS")
+    candidates = [Path(env)] if env else []
+    candidates.append(HERE.parents[2] / "shared" / "recordings")
+    for path in candidates:
+        if (path / "PROVENANCE.md").is_file():
+            return path
+    return None
