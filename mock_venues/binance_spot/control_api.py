@@ -15,9 +15,11 @@ Routes::
     POST   /faults                     {"kind": "drop", "stream": "btcusdt@depth*", "count": 1,
                                         "probability": 1.0, "duration_s": null}
     DELETE /faults/{id}   DELETE /faults
-    POST   /connections/close          {"code": 1001, "reason": "", "connection": null, "shutdown_event": false}
+    POST   /connections/close          {"code": 1001, "reason": "", "connection": null,
+                                        "shutdown_event": false}
     POST   /gap                        {"symbol": "BTCUSDT", "skip": 10}
-    POST   /rest-faults                {"status": 429, "count": 3, "delay_s": 0, "paths": null, "retry_after_s": 1}
+    POST   /rest-faults                {"status": 429, "count": 3, "delay_s": 0, "paths": null,
+                                        "retry_after_s": 1}
     DELETE /rest-faults
     GET    /book/{symbol}?limit=5000   the venue's true book
     GET    /history/summary            counts per stream/connection/event kind
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
+from websockets.frames import EXTERNAL_CLOSE_CODES
 
 from mock_venues.binance_spot.market import RestFaults
 from mock_venues.faults import FaultError
@@ -68,7 +71,9 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _number(body: dict[str, Any], key: str, default: float | None, *, allow_null: bool = False) -> float | None:
+def _number(
+    body: dict[str, Any], key: str, default: float | None, *, allow_null: bool = False
+) -> float | None:
     value = body.get(key, default)
     if value is None:
         if allow_null or default is None:
@@ -115,7 +120,9 @@ def build_control_app(venue: BinanceSpotVenue) -> web.Application:
     async def replay_speed(request: web.Request) -> web.Response:
         body = await _body(request)
         if "speed" not in body:
-            raise BadControlRequest("speed is required (a number in [0.1, 100], or null for as fast as possible)")
+            raise BadControlRequest(
+                "speed is required (a number in [0.1, 100], or null for as fast as possible)"
+            )
         venue.set_speed(_number(body, "speed", None, allow_null=True))
         return _json({"speed": venue.publisher.clock.speed})
 
@@ -136,7 +143,9 @@ def build_control_app(venue: BinanceSpotVenue) -> web.Application:
         if unknown:
             raise BadControlRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
         if not isinstance(body.get("kind"), str):
-            raise BadControlRequest("kind is required (drop, duplicate, reorder, corrupt, silence, refuse_subscribe)")
+            raise BadControlRequest(
+                "kind is required (drop, duplicate, reorder, corrupt, silence, refuse_subscribe)"
+            )
         params = {k: v for k, v in body.items() if k != "kind"}
         rule = venue.add_fault(body["kind"], **params)
         return _json(rule.describe(), 201)
@@ -158,7 +167,7 @@ def build_control_app(venue: BinanceSpotVenue) -> web.Application:
         body = await _body(request)
         code = _int(body, "code", 1000)
         assert code is not None
-        if not (code == 1000 or 3000 <= code <= 4999 or 1001 <= code <= 1014):
+        if code not in EXTERNAL_CLOSE_CODES and not 3000 <= code <= 4999:
             raise BadControlRequest(f"code {code} is not a close code a server may send")
         reason = body.get("reason", "")
         if not isinstance(reason, str) or len(reason.encode()) > 123:
@@ -184,7 +193,9 @@ def build_control_app(venue: BinanceSpotVenue) -> web.Application:
         fields = {f.name for f in dataclasses.fields(RestFaults)}
         unknown = set(body) - fields
         if unknown:
-            raise BadControlRequest(f"unknown field(s): {', '.join(sorted(unknown))}; known: {sorted(fields)}")
+            raise BadControlRequest(
+                f"unknown field(s): {', '.join(sorted(unknown))}; known: {sorted(fields)}"
+            )
         params = dict(body)
         if params.get("paths") is not None:
             if not isinstance(params["paths"], list) or not all(isinstance(p, str) for p in params["paths"]):

@@ -38,7 +38,10 @@ class Subscriber(Protocol):
     """What the publisher needs from a client session."""
 
     id: int
-    open: bool
+
+    @property
+    def open(self) -> bool:
+        """Whether frames can still be queued."""
 
     def queue(self, frame: bytes) -> None:
         """Queue one text frame (already encoded) for sending."""

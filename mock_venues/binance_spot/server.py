@@ -11,12 +11,13 @@ import asyncio
 import contextlib
 import itertools
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from aiohttp import web
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -27,13 +28,14 @@ from mock_venues.binance_spot import streams as stream_names
 from mock_venues.binance_spot.book import TrueBook
 from mock_venues.binance_spot.control_api import build_control_app
 from mock_venues.binance_spot.limits import ConnectionAttemptLimiter, WeightLimiter
-from mock_venues.binance_spot.market import MarketState, RestFaults
+from mock_venues.binance_spot.market import MarketState, RestFaults, RestRequestRecord
 from mock_venues.binance_spot.publisher import Publisher
 from mock_venues.binance_spot.rest import build_rest_app
 from mock_venues.binance_spot.session import Session
 from mock_venues.binance_spot.trade_store import TradeStore
 from mock_venues.faults import FaultBook, FaultRule
 from mock_venues.history import VenueHistory
+from mock_venues.recordings import recorded_exchange_info
 from mock_venues.replay.clock import ReplayClock
 from mock_venues.replay.source import ReplaySource
 
@@ -100,7 +102,7 @@ def parse_endpoint(path: str) -> Endpoint:
     elif route == "/ws":
         names, combined = [], False
     elif route.startswith("/ws/"):
-        names, combined = [s for s in route[4:].split("/") if s], False
+        names, combined = [unquote(s) for s in route[4:].split("/") if s], False
     else:
         raise HandshakeError(f"unknown path {parts.path!r}")
     for name in names:
@@ -131,6 +133,7 @@ class BinanceSpotVenue:
             faults=RestFaults(),
             server_time_ms=lambda: time.time_ns() // 1_000_000,
             on_request=self._on_rest_request,
+            exchange_info_template=_exchange_info_for(self.source.symbols),
         )
         self.publisher = Publisher(
             self.source,
@@ -150,6 +153,7 @@ class BinanceSpotVenue:
         self._ws_server: Server | None = None
         self._runners: list[web.AppRunner] = []
         self._replay_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Future[Any]] = set()
         self.ws_url = self.rest_url = self.control_url = ""
 
     def _initial_book(self, symbol: str) -> TrueBook:
@@ -204,7 +208,10 @@ class BinanceSpotVenue:
         return f"http://{_host_for_url(self.config.host)}:{bound}"
 
     async def stop(self) -> None:
-        """Close every connection and server; cancel the replay."""
+        """Close every connection and server; cancel the replay and background jobs."""
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         if self._replay_task is not None:
             self._replay_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -256,7 +263,9 @@ class BinanceSpotVenue:
             return _json_response(status, 2 if status == HTTPStatus.BAD_REQUEST else -1, str(exc))
         if len(parse_endpoint(request.path).streams) > self.config.max_streams_per_connection:
             limit = self.config.max_streams_per_connection
-            return _json_response(HTTPStatus.BAD_REQUEST, 2, f"Invalid request: too many streams (max {limit})")
+            return _json_response(
+                HTTPStatus.BAD_REQUEST, 2, f"Invalid request: too many streams (max {limit})"
+            )
         return None
 
     async def _handle(self, conn: ServerConnection) -> None:
@@ -287,7 +296,13 @@ class BinanceSpotVenue:
 
     def _close_slow_client(self, session: Session) -> None:
         self.history.record_event(time.monotonic_ns(), "slow_client_closed", connection=session.id)
-        asyncio.ensure_future(self.close_session(session, 1008, "Slow consumer"))
+        self.spawn(self.close_session(session, 1008, "Slow consumer"))
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run a background job owned by the venue (kept referenced until it ends, cancelled on stop)."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # -- control calls (the control API maps onto these) -------------------------------------------
 
@@ -380,14 +395,22 @@ class BinanceSpotVenue:
             "replay_done": self.publisher.done.is_set(),
             "symbols": len(self.market.symbols),
             "connections": {
-                str(s.id): {"combined": s.combined, "streams": list(s.subscriptions)} for s in self.sessions.values()
+                str(s.id): {"combined": s.combined, "streams": list(s.subscriptions)}
+                for s in self.sessions.values()
             },
             "faults": [r.describe() for r in self.faults.rules()],
         }
 
-    def _on_rest_request(self, record: Any) -> None:
-        detail = {k: v for k, v in vars(record).items() if k != "time_ns"} if hasattr(record, "__dict__") else {}
-        self.history.record_event(getattr(record, "time_ns", time.monotonic_ns()), "rest", **detail)
+    def _on_rest_request(self, record: RestRequestRecord) -> None:
+        self.history.record_event(
+            record.time_ns,
+            "rest",
+            method=record.method,
+            path=record.path,
+            status=record.status,
+            weight=record.weight,
+            ip=record.ip,
+        )
 
     def ready_line(self) -> dict[str, str]:
         """The JSON object printed on stdout when the venue process is ready."""
@@ -398,6 +421,13 @@ class BinanceSpotVenue:
             "rest": self.rest_url,
             "control": self.control_url,
         }
+
+
+def _exchange_info_for(symbols: list[str]) -> dict[str, Any]:
+    """The recorded exchangeInfo document cut down to the venue's symbols (others are synthesized)."""
+    wanted = set(symbols)
+    doc = recorded_exchange_info()
+    return {**doc, "symbols": [e for e in doc.get("symbols", []) if e.get("symbol") in wanted]}
 
 
 def _rest_fault_detail(faults: RestFaults) -> dict[str, Any]:

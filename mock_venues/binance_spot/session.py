@@ -9,6 +9,7 @@ the publisher uses: frames are queued on the websockets sans-I/O protocol object
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,9 @@ CLOSE_TOO_MANY_REQUESTS = 1008
 class Session:
     """A connected client: its subscriptions, its limits, and the send side used by the publisher."""
 
-    def __init__(self, venue: BinanceSpotVenue, conn: ServerConnection, session_id: int, combined: bool) -> None:
+    def __init__(
+        self, venue: BinanceSpotVenue, conn: ServerConnection, session_id: int, combined: bool
+    ) -> None:
         self.venue = venue
         self.conn = conn
         self.id = session_id
@@ -60,10 +63,8 @@ class Session:
 
     async def drain(self) -> None:
         """Wait for the write buffer to drain (as-fast-as-possible replay only)."""
-        try:
+        with contextlib.suppress(ConnectionClosed, ConnectionError):
             await self.conn.drain()
-        except (ConnectionClosed, ConnectionError):
-            pass
 
     async def send_now(self, frame: bytes) -> None:
         """Send a control reply right away."""
@@ -123,7 +124,7 @@ class Session:
     def _age_out(self) -> None:
         venue = self.venue
         venue.history.record_event(time.monotonic_ns(), "max_age_close", connection=self.id)
-        asyncio.ensure_future(venue.close_session(self, venue.config.max_age_close_code, "Connection max age"))
+        venue.spawn(venue.close_session(self, venue.config.max_age_close_code, "Connection max age"))
 
     def handle_control(self, message: str | bytes) -> bytes | None:
         """Apply one control message and return the reply frame (Binance's result or error shape)."""

@@ -19,7 +19,9 @@ VenueFactory = Callable[..., Any]
 
 
 @asynccontextmanager
-async def running_venue(set_name: str = "spot-4sym-2021", **overrides: Any) -> AsyncIterator[BinanceSpotVenue]:
+async def running_venue(
+    set_name: str = "spot-4sym-2021", **overrides: Any
+) -> AsyncIterator[BinanceSpotVenue]:
     """A venue on 127.0.0.1 with free ports; paused and as fast as possible unless overridden."""
     params: dict[str, Any] = {"recordings": bundled(set_name), "speed": None, "autostart": False}
     params.update(overrides)

@@ -61,7 +61,11 @@ async def test_sdk_streams_and_rest_against_the_mock(venue_factory: VenueFactory
             venue.stall(3.0)
             await asyncio.sleep(0.5)
             for d in diffs[seen:]:
-                assert book.on_diff(d["U"], d["u"], d["b"], d["a"]) in (Step.APPLIED, Step.STALE, Step.BUFFERED)
+                assert book.on_diff(d["U"], d["u"], d["b"], d["a"]) in (
+                    Step.APPLIED,
+                    Step.STALE,
+                    Step.BUFFERED,
+                )
             true = venue.true_book("BTCUSDT", limit=100_000)
         finally:
             await connection.close_connection(close_session=True)

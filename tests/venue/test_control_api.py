@@ -55,7 +55,9 @@ async def test_faults_lifecycle_over_http(venue_factory: VenueFactory) -> None:
         ("/rest-faults", {"colour": "red"}, "unknown field(s): colour"),
     ],
 )
-async def test_bad_requests_get_a_clear_400(venue_factory: VenueFactory, path: str, body: object, message: str) -> None:
+async def test_bad_requests_get_a_clear_400(
+    venue_factory: VenueFactory, path: str, body: object, message: str
+) -> None:
     async with venue_factory() as venue, aiohttp.ClientSession() as http:
         resp = await http.post(venue.control_url + path, json=body)
         assert resp.status == 400
@@ -69,12 +71,14 @@ async def test_invalid_json_body(venue_factory: VenueFactory) -> None:
 
 
 async def test_speed_change_and_replay_start_over_http(venue_factory: VenueFactory) -> None:
-    async with venue_factory(speed=1.0) as venue, aiohttp.ClientSession() as http, connect(
-        f"{venue.ws_url}/ws/nknusdt@depth@100ms"
-    ) as ws:
-        assert (await (await http.post(f"{venue.control_url}/replay/speed", json={"speed": None})).json()) == {
-            "speed": None
-        }
+    async with (
+        venue_factory(speed=1.0) as venue,
+        aiohttp.ClientSession() as http,
+        connect(f"{venue.ws_url}/ws/nknusdt@depth@100ms") as ws,
+    ):
+        assert (
+            await (await http.post(f"{venue.control_url}/replay/speed", json={"speed": None})).json()
+        ) == {"speed": None}
         await http.post(f"{venue.control_url}/replay/start")
         frames = await collect_until_done(venue, ws)  # 30 s of recording, as fast as possible
         assert len(frames) == 150
@@ -99,8 +103,12 @@ async def test_close_one_connection_keeps_the_other(venue_factory: VenueFactory)
     async with venue_factory() as venue, aiohttp.ClientSession() as http:
         async with connect(f"{venue.ws_url}/ws") as a, connect(f"{venue.ws_url}/ws") as b:
             await asyncio.sleep(0.05)
-            ids = sorted(int(k) for k in (await (await http.get(f"{venue.control_url}/state")).json())["connections"])
-            resp = await http.post(f"{venue.control_url}/connections/close", json={"code": 4000, "connection": ids[0]})
+            ids = sorted(
+                int(k) for k in (await (await http.get(f"{venue.control_url}/state")).json())["connections"]
+            )
+            resp = await http.post(
+                f"{venue.control_url}/connections/close", json={"code": 4000, "connection": ids[0]}
+            )
             assert (await resp.json()) == {"closed": [ids[0]]}
             await asyncio.wait_for(a.wait_closed(), 3)
             assert a.close_code == 4000

@@ -19,7 +19,9 @@ VENUE = [sys.executable, "-m", "harness", "venue", "binance-spot"]
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 async def test_ready_line_serves_and_stops_cleanly(sig: signal.Signals) -> None:
-    proc = ServiceProcess([*VENUE, "--port", "0", "--bundled", "spot-4sym-2021", "--speed", "max", "--paused"])
+    proc = ServiceProcess(
+        [*VENUE, "--port", "0", "--bundled", "spot-4sym-2021", "--speed", "max", "--paused"]
+    )
     async with proc:
         ready = proc.ready
         assert ready["event"] == "ready" and ready["venue"] == "binance-spot"
@@ -37,7 +39,7 @@ async def test_ready_line_serves_and_stops_cleanly(sig: signal.Signals) -> None:
 
 
 async def test_missing_recording_is_a_clear_error() -> None:
-    with pytest.raises(ServiceStartError, match="recording not found: /no/such/file.norm.jsonl"):
+    with pytest.raises(ServiceStartError, match=r"recording not found: /no/such/file\.norm\.jsonl"):
         async with ServiceProcess([*VENUE, "--recording", "/no/such/file.norm.jsonl"], ready_timeout_s=20):
             pass
 
