@@ -102,7 +102,7 @@ async def lateness(speed: float, window_s: float) -> dict[str, Any]:
     async with ServiceProcess([*VENUE, "--speed", str(speed)], name="venue") as venue:
         ready = venue.ready
         url = f"{ready['ws']}/stream?streams={_streams(['BTCUSDT'])}"
-        transport, listener = await ws_connect(CountingListener, url)
+        transport, _listener = await ws_connect(CountingListener, url)
         async with aiohttp.ClientSession() as http:
             await http.post(f"{ready['control']}/replay/start")
             await asyncio.sleep(window_s)

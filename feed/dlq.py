@@ -62,7 +62,9 @@ class DeadLetterQueue:
     ) -> None:
         self.close()
 
-    def put(self, venue: str, stream: str | None, reason: str, raw: bytes, received_unix_ns: int | None = None) -> None:
+    def put(
+        self, venue: str, stream: str | None, reason: str, raw: bytes, received_unix_ns: int | None = None
+    ) -> None:
         """Queue one rejected frame (written at the next flush)."""
         when = time.time_ns() if received_unix_ns is None else received_unix_ns
         self._pending.append((when, venue, stream, reason, bytes(raw)))
@@ -78,7 +80,8 @@ class DeadLetterQueue:
         with self._db:
             self._db.execute("BEGIN")
             self._db.executemany(
-                "INSERT INTO dead_letters (received_unix_ns, venue, stream, reason, raw) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO dead_letters (received_unix_ns, venue, stream, reason, raw)"
+                " VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
         return len(rows)
@@ -105,7 +108,8 @@ class DeadLetterQueue:
     def get(self, entry_id: int) -> DeadLetter | None:
         """One row by id."""
         row = self._db.execute(
-            "SELECT id, received_unix_ns, venue, stream, reason, raw FROM dead_letters WHERE id = ?", (entry_id,)
+            "SELECT id, received_unix_ns, venue, stream, reason, raw FROM dead_letters WHERE id = ?",
+            (entry_id,),
         ).fetchone()
         return None if row is None else DeadLetter(row[0], row[1], row[2], row[3], row[4], bytes(row[5]))
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import statistics
 import sys
@@ -161,9 +162,10 @@ def _check_ids(history: dict[str, Any], received: dict[str, list[int]], result: 
         if got != ids:
             missing = sorted(set(ids) - set(got))[:5]
             result.problems.append(
-                f"{stream}: sent {len(ids)} ids, received {len(got)} (first missing: {missing or 'order differs'})"
+                f"{stream}: sent {len(ids)} ids, received {len(got)}"
+                f" (first missing: {missing or 'order differs'})"
             )
-        if any(b <= a for a, b in zip(ids, ids[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(ids)):
             result.problems.append(f"{stream}: venue ids not strictly increasing")
 
 
@@ -198,7 +200,16 @@ def _lateness(history: dict[str, Any], result: CheckResult) -> None:
 def render(results: list[CheckResult], console: Console) -> None:
     """Print the summary table and the problems found."""
     table = Table(title="venue check: recordings replayed through the mock Binance spot venue")
-    for col in ("recording set", "speed", "verdict", "symbols", "streams", "received", "lateness p50/p99/max µs", "s"):
+    for col in (
+        "recording set",
+        "speed",
+        "verdict",
+        "symbols",
+        "streams",
+        "received",
+        "lateness p50/p99/max µs",
+        "s",
+    ):
         table.add_column(col, justify="right" if col not in ("recording set", "verdict") else "left")
     for r in results:
         table.add_row(
@@ -250,4 +261,3 @@ def main(args: argparse.Namespace) -> int:
     results = asyncio.run(run_checks(sets, console))
     render(results, console)
     return 0 if all(r.ok for r in results) else 1
-

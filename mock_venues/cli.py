@@ -68,16 +68,23 @@ def register(subparsers: Any) -> None:
         help="use a recording set shipped with tickstorm (default when no --recording: spot-btcusdt)",
     )
     spot.add_argument("--speed", type=parse_speed, default=1.0, help=SPEED_HELP)
-    spot.add_argument("--fanout", type=_positive_int, default=1, help="clone each recorded symbol into N symbols")
+    spot.add_argument(
+        "--fanout", type=_positive_int, default=1, help="clone each recorded symbol into N symbols"
+    )
     spot.add_argument("--amplify", type=float, default=1.0, help="divide gaps inside bursts by this factor")
     spot.add_argument("--loop", action="store_true", help="replay forever, ids increasing across loops")
     spot.add_argument("--paused", action="store_true", help="wait for POST /replay/start before replaying")
     spot.add_argument("--seed", type=int, default=None, help="seed for probabilistic venue faults")
     spot.add_argument(
-        "--max-connection-age", type=float, default=24 * 3600.0, help="seconds before the venue closes a connection"
+        "--max-connection-age",
+        type=float,
+        default=24 * 3600.0,
+        help="seconds before the venue closes a connection",
     )
     spot.add_argument("--ping-interval", type=float, default=20.0, help="server ping interval in seconds")
-    spot.add_argument("--pong-timeout", type=float, default=60.0, help="close when no pong within this many seconds")
+    spot.add_argument(
+        "--pong-timeout", type=float, default=60.0, help="close when no pong within this many seconds"
+    )
     spot.add_argument("--history-out", type=Path, help="write the venue history (JSON) here on exit")
     spot.add_argument("--no-uvloop", action="store_true", help="use the default asyncio event loop")
     spot.set_defaults(func=run_binance_spot)
@@ -92,7 +99,9 @@ def run_binance_spot(args: argparse.Namespace) -> int:
     if args.bundled or not recordings:
         name = args.bundled or "spot-btcusdt"
         if name not in BUNDLED:
-            print(f"tickstorm venue: unknown bundled set {name!r}; known: {', '.join(BUNDLED)}", file=sys.stderr)
+            print(
+                f"tickstorm venue: unknown bundled set {name!r}; known: {', '.join(BUNDLED)}", file=sys.stderr
+            )
             return 2
         recordings += bundled(name)
     missing = [str(p) for p in recordings if not p.is_file()]

@@ -182,7 +182,11 @@ class FaultBook:
     def refuse_subscription(self, stream: str, now_ns: int) -> bool:
         """Whether a SUBSCRIBE for ``stream`` must be refused now (consumes one count of the rule)."""
         for rule in self._rules:
-            if rule.kind is MessageFault.REFUSE_SUBSCRIBE and not rule.expired(now_ns) and rule.matches(stream):
+            if (
+                rule.kind is MessageFault.REFUSE_SUBSCRIBE
+                and not rule.expired(now_ns)
+                and rule.matches(stream)
+            ):
                 return self._take(rule)
         return False
 

@@ -129,7 +129,17 @@ class Rejected(msgspec.Struct, frozen=True):
 
 
 MarketEvent = Trade | AggTrade | DepthUpdate | BookTicker | Kline
-Decoded = Trade | AggTrade | DepthUpdate | BookTicker | Kline | ControlReply | ControlError | ServerShutdown | Rejected
+Decoded = (
+    Trade
+    | AggTrade
+    | DepthUpdate
+    | BookTicker
+    | Kline
+    | ControlReply
+    | ControlError
+    | ServerShutdown
+    | Rejected
+)
 
 
 class _Combined(msgspec.Struct, frozen=True):

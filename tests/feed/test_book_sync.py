@@ -88,7 +88,9 @@ def test_synced_book_equals_naive_replay(events: list, snapshot_at: int) -> None
                     naive[side][p] = q
         sync.on_diff(uid, uid, [list(x) for x in bids], [list(x) for x in asks])
         if i == snapshot_at:
-            step = sync.on_snapshot(uid, [[p, q] for p, q in naive["b"].items()], [[p, q] for p, q in naive["a"].items()])
+            step = sync.on_snapshot(
+                uid, [[p, q] for p, q in naive["b"].items()], [[p, q] for p, q in naive["a"].items()]
+            )
             assert step is Step.SYNCED
     assert sync.synced
     assert sync.book.bids == naive["b"]

@@ -43,7 +43,10 @@ def test_every_recorded_frame_decodes_to_a_market_event() -> None:
 
 
 def test_raw_frames_use_the_connection_stream() -> None:
-    frame = b'{"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}'
+    frame = (
+        b'{"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000",'
+        b'"a":"25.36520000","A":"40.66000000"}'
+    )
     event = codec.decode(frame, stream="bnbusdt@bookTicker")
     assert isinstance(event, codec.BookTicker) and event.u == 400900217
     # without a stream the shape is recognised too
@@ -65,14 +68,22 @@ def test_depth_levels_are_typed() -> None:
     [
         (b"{not json", "malformed JSON"),
         (b"[1,2]", "expected a JSON object"),
-        (b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"X","t":"12","p":"1","q":"1","T":1,"m":true}}',
-         "invalid trade payload"),
-        (b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"X","t":12,"p":1.5,"q":"1","T":1,"m":true}}',
-         "invalid trade payload"),
-        (b'{"stream":"btcusdt@depth","data":{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[["1","2",[]]],"a":[]}}',
-         "invalid depth payload"),
-        (b'{"stream":"btcusdt@bookTicker","data":{"u":1,"s":"X","b":"abc","B":"1","a":"1","A":"1"}}',
-         "invalid bookTicker payload"),
+        (
+            b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"X","t":"12","p":"1","q":"1","T":1,"m":true}}',
+            "invalid trade payload",
+        ),
+        (
+            b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"X","t":12,"p":1.5,"q":"1","T":1,"m":true}}',
+            "invalid trade payload",
+        ),
+        (
+            b'{"stream":"btcusdt@depth","data":{"e":"depthUpdate","E":1,"s":"X","U":1,"u":2,"b":[["1","2",[]]],"a":[]}}',
+            "invalid depth payload",
+        ),
+        (
+            b'{"stream":"btcusdt@bookTicker","data":{"u":1,"s":"X","b":"abc","B":"1","a":"1","A":"1"}}',
+            "invalid bookTicker payload",
+        ),
         (b'{"stream":"btcusdt@nonsense","data":{}}', "unknown stream"),
         (b'{"e":"weird"}', "unrecognised message"),
     ],
@@ -98,8 +109,14 @@ def test_server_shutdown_in_both_shapes() -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=5),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=5)
+    ),
     max_leaves=20,
 )
 
@@ -109,7 +126,9 @@ def test_arbitrary_bytes_never_raise(data: bytes) -> None:
     assert isinstance(codec.decode(data), codec.Decoded)
 
 
-@given(json_values, st.sampled_from(["btcusdt@trade", "btcusdt@depth@100ms", "x@bookTicker", "y@kline_1m", "?"]))
+@given(
+    json_values, st.sampled_from(["btcusdt@trade", "btcusdt@depth@100ms", "x@bookTicker", "y@kline_1m", "?"])
+)
 def test_arbitrary_json_shapes_never_raise(value: object, stream: str) -> None:
     body = orjson.dumps(value)
     for frame in (body, orjson.dumps({"stream": stream, "data": value})):
