@@ -55,6 +55,15 @@ def recorded_exchange_info() -> dict[str, Any]:
     raise ValueError(f"{EXCHANGE_INFO_FILE} holds no exchangeInfo response")
 
 
+def shared_stream_recordings() -> list[Path]:
+    """Every WebSocket capture of the shared set (REST-only files left out); [] when it is absent."""
+    shared = shared_recordings_dir()
+    if shared is None:
+        return []
+    files = shared.rglob("*.norm.jsonl*")
+    return sorted(p for p in files if ".http." not in p.name and p.name != "BINANCE.0.norm.jsonl")
+
+
 def shared_recordings_dir() -> Path | None:
     """The larger shared set (``$TICKSTORM_SHARED_RECORDINGS`` or ../shared/recordings), if present."""
     env = os.environ.get("TICKSTORM_SHARED_RECORDINGS")

@@ -15,7 +15,7 @@ import pytest
 
 from feed.binance_spot.book_sync import BookSync, Step
 from mock_venues.binance_spot.book import TrueBook
-from mock_venues.recordings import BUNDLED, bundled, shared_recordings_dir
+from mock_venues.recordings import BUNDLED, bundled, shared_recordings_dir, shared_stream_recordings
 from mock_venues.replay.records import Recorded, RecordingError
 from mock_venues.replay.source import FANOUT_ID_STRIDE, ReplaySource
 
@@ -266,13 +266,7 @@ def test_missing_file_and_bad_options(tmp_path: Path) -> None:
 
 
 SHARED = shared_recordings_dir()
-SHARED_WS_FILES = (
-    sorted(
-        p for p in SHARED.rglob("*.norm.jsonl*") if "http" not in p.name and p.name != "BINANCE.0.norm.jsonl"
-    )
-    if SHARED
-    else []
-)
+SHARED_WS_FILES = shared_stream_recordings()
 
 
 @pytest.mark.skipif(SHARED is None, reason="../shared/recordings not present (fresh clone): bundled set only")
