@@ -15,6 +15,7 @@ from collections.abc import Sequence
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "mock_venues.cli",
     "harness.proxy.cli",
+    "feed.cli",
     "harness.venue_check",
 )
 

@@ -32,6 +32,7 @@ from rich.table import Table
 
 from feed.binance_spot.book_sync import BookSync, Step
 from harness.procs import ServiceProcess
+from mock_venues.replay.source import venue_id_of
 
 # (set name, replay speed): speeds keep each replay around ten seconds.
 DEFAULT_SETS: tuple[tuple[str, float], ...] = (
@@ -40,7 +41,6 @@ DEFAULT_SETS: tuple[tuple[str, float], ...] = (
     ("spot-10sym-2021", 10.0),
     ("spot-4sym-2021", 5.0),
 )
-ID_FIELD = {"trade": "t", "aggTrade": "a", "depthUpdate": "u", "bookTicker": "u"}
 
 
 @dataclass
@@ -64,11 +64,11 @@ class CheckResult:
 
 
 def _venue_id(payload: dict[str, Any]) -> tuple[str, int] | None:
+    """(event, the venue's key) as the venue history records it (klines: their event time E)."""
     event = payload.get("e") or ("bookTicker" if "u" in payload and "b" in payload else None)
-    if event == "kline":
-        return event, payload["k"]["L"]
-    key = ID_FIELD.get(event or "")
-    return (event, payload[key]) if key and event else None
+    if event not in ("trade", "aggTrade", "depthUpdate", "bookTicker", "kline"):
+        return None
+    return event, venue_id_of(event, payload)
 
 
 async def _client(
@@ -124,6 +124,9 @@ async def check_set(name: str, speed: float, console: Console) -> CheckResult:
             state = await (await http.get(f"{control}/state")).json()
         await asyncio.sleep(0.3)  # let the last frames arrive
         client.cancel()
+        (outcome,) = await asyncio.gather(client, return_exceptions=True)
+        if isinstance(outcome, Exception):
+            result.problems.append(f"client failed: {type(outcome).__name__}: {outcome}")
         history = await (await http.get(f"{control}/history")).json()
         result.symbols = state["symbols"]
         _check_ids(history, received, result)
@@ -252,7 +255,10 @@ def register(subparsers: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run the checks; exit 1 when any check failed."""
-    console = Console(force_terminal=None if not os.environ.get("CI") else False)
+    # Wide enough for the table when output goes to a CI log or a pipe (rich would assume 80 columns).
+    console = Console(
+        force_terminal=None if not os.environ.get("CI") else False, width=None if sys.stdout.isatty() else 132
+    )
     sets = [(n, args.speed or s) for n, s in DEFAULT_SETS if not args.set or n in args.set]
     unknown = set(args.set or []) - {n for n, _ in DEFAULT_SETS}
     if unknown:

@@ -224,6 +224,9 @@ class Publisher:
         if shift and event in ("depthUpdate", "bookTicker"):
             data = _shift_depth_ids(data, shift)
             venue_id += shift
+        elif event == "kline" and self.rebase_times:
+            # Klines carry no id of their own: their key is the event time E as sent (rebased).
+            venue_id = (intended_ns + self._wall_minus_mono_ns) // 1_000_000
         if event == "depthUpdate":
             book = self.market.books.get(rec.symbol)
             if book is not None:
