@@ -195,24 +195,29 @@ def decode_payload(kind: str, data: bytes | memoryview, raw: bytes, stream: str 
 
 def decode(frame: bytes | str, stream: str | None = None) -> Decoded:
     """Decode one text frame; ``stream`` is the connection's single stream for raw (unwrapped) frames."""
+    return decode_frame(frame, stream)[1]
+
+
+def decode_frame(frame: bytes | str, stream: str | None = None) -> tuple[str | None, Decoded]:
+    """Like :func:`decode`, also returning the frame's stream (the wrapper's, else ``stream``)."""
     raw = frame.encode() if isinstance(frame, str) else bytes(frame)
     head = raw[:12]
     if head.startswith(b'{"stream"'):
         try:
             wrapper = _COMBINED.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            return Rejected(raw, f"invalid combined-stream frame: {exc}")
+            return None, Rejected(raw, f"invalid combined-stream frame: {exc}")
         if wrapper.stream == "!serverShutdown":
-            return _shutdown(wrapper.data, raw)
+            return wrapper.stream, _shutdown(wrapper.data, raw)
         kind = stream_kind(wrapper.stream)
         if kind is None:
-            return Rejected(raw, f"unknown stream {wrapper.stream!r}", wrapper.stream)
-        return decode_payload(kind, wrapper.data, raw, wrapper.stream)
+            return wrapper.stream, Rejected(raw, f"unknown stream {wrapper.stream!r}", wrapper.stream)
+        return wrapper.stream, decode_payload(kind, wrapper.data, raw, wrapper.stream)
     if stream is not None and (kind := stream_kind(stream)) is not None and not head.startswith(b'{"result"'):
         decoded = decode_payload(kind, raw, raw, stream)
         if not isinstance(decoded, Rejected):
-            return decoded
-    return _decode_untyped(raw, stream)
+            return stream, decoded
+    return stream, _decode_untyped(raw, stream)
 
 
 def _shutdown(data: bytes | memoryview, raw: bytes) -> Decoded:

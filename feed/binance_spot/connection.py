@@ -1,0 +1,294 @@
+"""One logical Binance stream connection: connect, subscribe, read, detect a dead peer, reconnect, rotate.
+
+A ``StreamConnection`` owns a set of stream names and keeps them flowing over one WebSocket to the
+combined-stream endpoint (``<ws_url>/stream``), subscribing with paced ``SUBSCRIBE`` messages (Binance
+allows 5 incoming messages per second per connection). It reconnects with exponential backoff and full
+jitter within the feed's shared connection-attempt budget, declares the peer dead when no frame at all
+arrived for ``idle_timeout_s``, and before the venue's 24 h cut opens a replacement connection, lets both
+overlap and then closes the old one (make-before-break; the core drops the overlap's duplicates by id).
+Frames go to ``on_frame(frame, recv_ns)``; everything else is I/O plumbing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from feed.backoff import Backoff
+from feed.limits import AttemptBudget, MessagePacer
+
+_ids = itertools.count(1)
+_connection_ids = itertools.count(1)
+
+
+@dataclass
+class ConnectionOptions:
+    """How connections behave (from :class:`feed.config.FeedSettings`)."""
+
+    ws_url: str
+    idle_timeout_s: float = 10.0
+    ping_interval_s: float | None = 20.0
+    rotate_after_s: float = 23.5 * 3600
+    rotation_overlap_s: float = 2.0
+    control_messages_per_second: float = 4.0
+    open_timeout_s: float = 10.0
+
+
+class StreamConnection:
+    """Keeps one set of streams flowing over one (occasionally replaced) WebSocket."""
+
+    def __init__(
+        self,
+        streams: list[str],
+        options: ConnectionOptions,
+        *,
+        attempts: AttemptBudget,
+        backoff: Backoff,
+        on_frame: Callable[[bytes, int], None],
+        on_state: Callable[..., None],
+        register_request: Callable[[int, StreamConnection, list[str], str], None],
+    ) -> None:
+        self.streams: list[str] = list(dict.fromkeys(streams))
+        self.options = options
+        self._attempts = attempts
+        self._backoff = backoff
+        self._on_frame = on_frame
+        self._on_state = on_state
+        self._register_request = register_request
+        self._pacer = MessagePacer(options.control_messages_per_second)
+        self._stopped = asyncio.Event()
+        self._current: ClientConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.physical_id = 0
+        self.connects = 0
+        self.last_frame_ns = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the connect/read/reconnect loop in the background."""
+        self._task = asyncio.create_task(self._run(), name=f"stream-connection-{id(self):x}")
+
+    async def stop(self) -> None:
+        """Close the WebSocket and end the loop."""
+        self._stopped.set()
+        ws = self._current
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(1000, "feed stopping"), 2.0)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+
+    # -- subscriptions -------------------------------------------------------------------------------
+
+    async def subscribe(self, streams: list[str]) -> None:
+        """Add streams (sent now if connected, else on the next connect)."""
+        new = [s for s in streams if s not in self.streams]
+        self.streams.extend(new)
+        if new and self._current is not None:
+            await self._send_control(self._current, "SUBSCRIBE", new)
+
+    async def unsubscribe(self, streams: list[str]) -> None:
+        """Remove streams."""
+        gone = [s for s in streams if s in self.streams]
+        self.streams = [s for s in self.streams if s not in gone]
+        if gone and self._current is not None:
+            await self._send_control(self._current, "UNSUBSCRIBE", gone)
+
+    async def resubscribe(self, streams: list[str]) -> None:
+        """Ask again for streams the venue refused."""
+        if self._current is not None:
+            await self._send_control(self._current, "SUBSCRIBE", [s for s in streams if s in self.streams])
+
+    async def _send_control(self, ws: ClientConnection, method: str, streams: list[str]) -> None:
+        if not streams:
+            return
+        delay = self._pacer.reserve(time.monotonic()) - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        request_id = next(_ids)
+        self._register_request(request_id, self, streams, method)
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(orjson.dumps({"method": method, "params": streams, "id": request_id}).decode())
+
+    # -- the loop ------------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        ws: ClientConnection | None = None
+        while not self._stopped.is_set():
+            if ws is None:
+                ws = await self._connect()
+                if ws is None:
+                    return
+            ws = await self._serve(ws)
+
+    async def _connect(self) -> ClientConnection | None:
+        """Connect within the attempt budget, backing off after failures; None once stopped."""
+        url = self.options.ws_url.rstrip("/") + "/stream"
+        while not self._stopped.is_set():
+            while (wait := self._attempts.wait_s(time.monotonic())) > 0:
+                self._on_state("throttled", wait_s=round(wait, 3))
+                if await self._sleep_or_stop(wait):
+                    return None
+            self._attempts.record(time.monotonic())
+            self.connects += 1
+            try:
+                ws = await connect(
+                    url,
+                    open_timeout=self.options.open_timeout_s,
+                    ping_interval=self.options.ping_interval_s,
+                    ping_timeout=max(self.options.idle_timeout_s, 20.0),
+                    max_size=2**24,
+                    max_queue=4096,
+                    compression=None,
+                    close_timeout=2.0,
+                )
+            except (OSError, TimeoutError, InvalidHandshake) as exc:
+                status = exc.response.status_code if isinstance(exc, InvalidStatus) else None
+                delay = self._backoff.next_delay()
+                if status in (418, 429):
+                    retry_after = _retry_after(exc) if isinstance(exc, InvalidStatus) else None
+                    delay = self._backoff.retry_after(retry_after or delay)
+                self._on_state(
+                    "connect_failed", error=f"{type(exc).__name__}: {exc}", retry_in_s=round(delay, 3)
+                )
+                if await self._sleep_or_stop(delay):
+                    return None
+                continue
+            self.physical_id = next(_connection_ids)
+            self._backoff.connected(time.monotonic())
+            self._on_state("connected", connection=self.physical_id, streams=len(self.streams))
+            await self._send_control(ws, "SUBSCRIBE", self.streams)
+            return ws
+        return None
+
+    async def _serve(self, ws: ClientConnection) -> ClientConnection | None:
+        """Read ``ws`` until it dies (returns None) or is rotated away (returns its replacement)."""
+        self._current = ws
+        first_frame = asyncio.Event()
+        reader = asyncio.create_task(self._read(ws, first_frame))
+        rotate = asyncio.create_task(asyncio.sleep(self.options.rotate_after_s))
+        watchdog = asyncio.create_task(self._watchdog(ws))
+        try:
+            done, _ = await asyncio.wait({reader, rotate}, return_when=asyncio.FIRST_COMPLETED)
+            if rotate in done and not reader.done() and not self._stopped.is_set():
+                replacement = await self._make_before_break(ws, reader)
+                if replacement is not None:
+                    return replacement
+            await asyncio.gather(reader, return_exceptions=True)
+        finally:
+            rotate.cancel()
+            watchdog.cancel()
+            if not reader.done():
+                reader.cancel()
+            self._current = None if self._current is ws else self._current
+        code = ws.close_code
+        self._backoff.disconnected(time.monotonic())
+        if not self._stopped.is_set():
+            delay = self._backoff.next_delay()
+            self._on_state(
+                "disconnected",
+                connection=self.physical_id,
+                code=code,
+                reason=ws.close_reason,
+                retry_in_s=round(delay, 3),
+            )
+            await self._sleep_or_stop(delay)
+        return None
+
+    async def _make_before_break(
+        self, old: ClientConnection, old_reader: asyncio.Task[None]
+    ) -> ClientConnection | None:
+        """Open the replacement, overlap until it delivers, then close the old connection."""
+        old_id = self.physical_id
+        self._on_state("rotating", connection=old_id)
+        new = await self._connect()
+        if new is None:
+            return None
+        self._current = new
+        new_first = asyncio.Event()
+        probe = asyncio.create_task(self._read_until_first(new, new_first))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(new_first.wait(), self.options.rotation_overlap_s)
+        await asyncio.sleep(
+            min(0.05, self.options.rotation_overlap_s)
+        )  # let in-flight frames of the old one land
+        await old.close(1000, "rotated")
+        await asyncio.gather(old_reader, return_exceptions=True)
+        probe.cancel()
+        await asyncio.gather(probe, return_exceptions=True)
+        self._on_state("rotated", old_connection=old_id, connection=self.physical_id)
+        return new
+
+    async def _read_until_first(self, ws: ClientConnection, first: asyncio.Event) -> None:
+        """During an overlap: deliver the replacement's frames until the old one is closed."""
+        on_frame = self._on_frame
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                frame = await ws.recv(decode=False)
+                now = time.monotonic_ns()
+                self.last_frame_ns = now
+                first.set()
+                on_frame(frame if isinstance(frame, bytes) else frame.encode(), now)
+
+    async def _read(self, ws: ClientConnection, first: asyncio.Event) -> None:
+        on_frame = self._on_frame
+        mono = time.monotonic_ns
+        self.last_frame_ns = mono()
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                frame = await ws.recv(decode=False)
+                now = mono()
+                self.last_frame_ns = now
+                on_frame(frame if isinstance(frame, bytes) else frame.encode(), now)
+
+    async def _watchdog(self, ws: ClientConnection) -> None:
+        """Declare the peer dead when neither data nor a pong arrived within ``idle_timeout_s``.
+
+        A quiet market is not a dead peer: after half the timeout without data the watchdog pings (one
+        control message, well inside Binance's 5 per second) and only a missing pong ends the connection.
+        """
+        timeout = self.options.idle_timeout_s
+        half_ns = int(timeout * 1e9 / 2)
+        while True:
+            await asyncio.sleep(timeout / 4)
+            idle = time.monotonic_ns() - self.last_frame_ns
+            if idle < half_ns:
+                continue
+            try:
+                pong = await ws.ping()
+                await asyncio.wait_for(pong, timeout / 2)
+            except ConnectionClosed:
+                return
+            except TimeoutError:
+                idle = time.monotonic_ns() - self.last_frame_ns
+                self._on_state("dead_peer", connection=self.physical_id, idle_s=round(idle / 1e9, 3))
+                ws.transport.abort()
+                return
+            self.last_frame_ns = max(self.last_frame_ns, time.monotonic_ns() - half_ns)
+
+    async def _sleep_or_stop(self, seconds: float) -> bool:
+        """Sleep; True when the connection was stopped meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopped.wait(), seconds)
+        return self._stopped.is_set()
+
+
+def _retry_after(exc: InvalidStatus) -> float | None:
+    value: Any = exc.response.headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

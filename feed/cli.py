@@ -1,0 +1,183 @@
+"""`tickstorm feed` (live or static) and `tickstorm dlq` (inspect the dead letter queue)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``feed`` and ``dlq`` subcommands."""
+    feed = subparsers.add_parser(
+        "feed",
+        help="run the reference feed (live venue, or --static RECORDING)",
+        description=(
+            "Run the reference Binance spot feed. Options override the TOML config file and "
+            "TICKSTORM_FEED_* environment variables (docs/configuration.md lists every option)."
+        ),
+    )
+    feed.add_argument("--config", type=Path, help="TOML settings file")
+    feed.add_argument("--symbols", help="comma-separated symbols, e.g. btcusdt,ethusdt")
+    feed.add_argument("--streams", help="comma-separated stream kinds, e.g. trade,depth@100ms,bookTicker")
+    feed.add_argument("--ws-url", help="WebSocket base URL (default: Binance's live URL)")
+    feed.add_argument("--rest-url", help="REST base URL (default: Binance's live URL)")
+    feed.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics on this loopback port (0: any)"
+    )
+    feed.add_argument("--dlq", type=Path, help="dead letter queue SQLite file")
+    feed.add_argument("--jsonl", type=Path, help="write every delivered event as one JSON object per line")
+    feed.add_argument(
+        "--static",
+        type=Path,
+        action="append",
+        metavar="RECORDING",
+        help="no sockets: run a normalized recording through the feed pipeline (repeat for split captures)",
+    )
+    feed.add_argument("--no-uvloop", action="store_true", help="use the default asyncio event loop")
+    feed.set_defaults(func=run_feed)
+
+    dlq = subparsers.add_parser(
+        "dlq", help="inspect the feed's dead letter queue", description="Inspect a DLQ file."
+    )
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", metavar="ACTION")
+    dlq_sub.required = True
+    for name, helptext in (
+        ("list", "one line per rejected frame"),
+        ("show", "one entry in full"),
+        ("export", "every entry as JSON Lines (raw payload as text when it is valid UTF-8)"),
+    ):
+        action = dlq_sub.add_parser(name, help=helptext, description=helptext)
+        action.add_argument("--dlq", type=Path, default=Path("feed-dlq.sqlite"), help="the SQLite file")
+        if name == "show":
+            action.add_argument("id", type=int, help="entry id")
+        if name in ("list", "export"):
+            action.add_argument("--stream", help="only this stream")
+            action.add_argument("--limit", type=int, help="at most this many entries")
+        action.set_defaults(func=run_dlq)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "symbols": args.symbols,
+        "streams": args.streams,
+        "ws_url": args.ws_url,
+        "rest_url": args.rest_url,
+        "metrics_port": args.metrics_port,
+        "dlq_path": args.dlq,
+        "jsonl": args.jsonl,
+    }
+
+
+def run_feed(args: argparse.Namespace) -> int:
+    """Entry point of ``tickstorm feed``."""
+    from feed.config import ConfigError, load_settings
+
+    if args.static:
+        return _run_static(args)
+    try:
+        settings = load_settings(args.config, **_overrides(args))
+    except ConfigError as exc:
+        print(f"tickstorm feed: invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
+    from feed.binance_spot.feed import BinanceSpotFeed
+    from harness.service import run_service
+
+    def ready(running: BinanceSpotFeed) -> dict[str, Any]:
+        return {
+            "event": "ready",
+            "venue": "binance-spot",
+            "streams": len(running.core.streams),
+            "connections": len(running.pool.connections),
+            "metrics": f"http://{settings.metrics_host}:{running.metrics_port}/metrics"
+            if running.metrics_port is not None
+            else None,
+            "pid": os.getpid(),
+        }
+
+    def on_stop(running: BinanceSpotFeed) -> None:
+        print(orjson.dumps({"event": "stopped", **running.stats()}).decode(), file=sys.stderr)
+
+    return run_service(BinanceSpotFeed(settings), ready, use_uvloop=not args.no_uvloop, on_stop=on_stop)
+
+
+def _run_static(args: argparse.Namespace) -> int:
+    from feed.binance_spot.codec import stream_kind
+    from feed.static import run_static
+
+    missing = [str(p) for p in args.static if not p.is_file()]
+    if missing:
+        print(f"tickstorm feed: recording not found: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    streams = None
+    if args.symbols or args.streams:
+        symbols = (args.symbols or "").split(",")
+        kinds = (args.streams or "").split(",")
+        streams = [
+            f"{s.strip().lower()}@{k.strip()}" for s in symbols if s.strip() for k in kinds if k.strip()
+        ]
+        bad = [s for s in streams if stream_kind(s) is None]
+        if bad or not streams:
+            print(f"tickstorm feed: give both --symbols and --streams (bad: {bad})", file=sys.stderr)
+            return 2
+    out = args.jsonl.open("wb") if args.jsonl else sys.stdout.buffer
+    try:
+        result = run_static(list(args.static), out, streams=streams)
+    except ValueError as exc:
+        print(f"tickstorm feed: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if args.jsonl:
+            out.close()
+    summary = {
+        "event": "static_done",
+        "frames": result.frames,
+        "events": result.events,
+        "by_type": result.by_type,
+    }
+    print(orjson.dumps(summary).decode(), file=sys.stderr)
+    return 0
+
+
+def run_dlq(args: argparse.Namespace) -> int:
+    """Entry point of ``tickstorm dlq``."""
+    from feed.dlq import DeadLetterQueue
+
+    if not args.dlq.is_file():
+        print(f"tickstorm dlq: no dead letter queue at {args.dlq}", file=sys.stderr)
+        return 2
+    with DeadLetterQueue(args.dlq) as dlq:
+        if args.dlq_command == "show":
+            entry = dlq.get(args.id)
+            if entry is None:
+                print(f"tickstorm dlq: no entry {args.id}", file=sys.stderr)
+                return 1
+            print(orjson.dumps(_entry_json(entry), option=orjson.OPT_INDENT_2).decode())
+            return 0
+        for entry in dlq.entries(stream=args.stream, limit=args.limit):
+            if args.dlq_command == "list":
+                print(f"{entry.id}\t{entry.stream or '-'}\t{entry.reason[:100]}\t{len(entry.raw)} bytes")
+            else:
+                sys.stdout.buffer.write(orjson.dumps(_entry_json(entry)) + b"\n")
+    return 0
+
+
+def _entry_json(entry: Any) -> dict[str, Any]:
+    raw: bytes = entry.raw
+    try:
+        text: str | None = raw.decode()
+    except UnicodeDecodeError:
+        text = None
+    return {
+        "id": entry.id,
+        "received_unix_ns": entry.received_unix_ns,
+        "venue": entry.venue,
+        "stream": entry.stream,
+        "reason": entry.reason,
+        "raw": text if text is not None else raw.hex(),
+        "raw_encoding": "utf-8" if text is not None else "hex",
+    }

@@ -1,0 +1,115 @@
+"""Feed metrics: own registry per feed, every metric exposed, /metrics served on loopback."""
+
+from __future__ import annotations
+
+import itertools
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from feed.metrics import LATENCY_BUCKETS, FeedMetrics
+
+COUNTERS = [
+    "tickstorm_feed_messages_total",
+    "tickstorm_feed_bytes_total",
+    "tickstorm_feed_decode_errors_total",
+    "tickstorm_feed_reconnects_total",
+    "tickstorm_feed_connection_attempts_total",
+    "tickstorm_feed_gaps_total",
+    "tickstorm_feed_lost_ids_total",
+    "tickstorm_feed_resyncs_total",
+    "tickstorm_feed_backfilled_total",
+    "tickstorm_feed_duplicates_dropped_total",
+    "tickstorm_feed_buffer_dropped_total",
+    "tickstorm_feed_rest_weight_used_total",
+    "tickstorm_feed_dlq_total",
+]
+GAUGES = ["tickstorm_feed_stale_streams", "tickstorm_feed_buffer_depth", "tickstorm_feed_connections_open"]
+HISTOGRAMS = ["tickstorm_feed_exchange_to_receive_seconds", "tickstorm_feed_receive_to_delivery_seconds"]
+
+
+def samples(metrics: FeedMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(metrics.render().decode()):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_render_contains_every_metric() -> None:
+    metrics = FeedMetrics()
+    metrics.messages.labels("trade")
+    metrics.decode_errors.labels("json")
+    metrics.gaps.labels("trade")
+    metrics.lost_ids.labels("trade")
+    text = metrics.render().decode()
+    for name in COUNTERS + GAUGES:
+        assert f"\n{name}" in text or text.startswith(name), name
+        assert f"# TYPE {name.removesuffix('_total')}" in text
+    for name in HISTOGRAMS:
+        assert f"# TYPE {name} histogram" in text
+        assert f'{name}_bucket{{le="1e-05"}}' in text and f'{name}_bucket{{le="10.0"}}' in text
+
+
+def test_values_and_labels() -> None:
+    metrics = FeedMetrics()
+    metrics.messages.labels("trade").inc(3)
+    metrics.messages.labels("depth").inc()
+    metrics.bytes.inc(1500)
+    metrics.decode_errors.labels(reason_kind="invalid_json").inc()
+    metrics.lost_ids.labels("aggTrade").inc(7)
+    metrics.stale_streams.set(2)
+    metrics.buffer_depth.inc(10)
+    metrics.connections_open.set(4)
+    metrics.exchange_to_receive.observe(0.0002)
+    metrics.receive_to_delivery.observe(0.00003)
+    got = samples(metrics)
+    assert got[("tickstorm_feed_messages_total", (("stream_kind", "trade"),))] == 3
+    assert got[("tickstorm_feed_messages_total", (("stream_kind", "depth"),))] == 1
+    assert got[("tickstorm_feed_bytes_total", ())] == 1500
+    assert got[("tickstorm_feed_decode_errors_total", (("reason_kind", "invalid_json"),))] == 1
+    assert got[("tickstorm_feed_lost_ids_total", (("stream_kind", "aggTrade"),))] == 7
+    assert got[("tickstorm_feed_stale_streams", ())] == 2
+    assert got[("tickstorm_feed_buffer_depth", ())] == 10
+    assert got[("tickstorm_feed_connections_open", ())] == 4
+    e2r = "tickstorm_feed_exchange_to_receive_seconds_bucket"
+    assert got[(e2r, (("le", "0.0001"),))] == 0 and got[(e2r, (("le", "0.00025"),))] == 1
+    r2d = "tickstorm_feed_receive_to_delivery_seconds_bucket"
+    assert got[(r2d, (("le", "2.5e-05"),))] == 0 and got[(r2d, (("le", "5e-05"),))] == 1
+
+
+def test_buckets_cover_10us_to_10s() -> None:
+    assert LATENCY_BUCKETS[0] == 1e-5 and LATENCY_BUCKETS[-1] == 10.0
+    assert list(LATENCY_BUCKETS) == sorted(set(LATENCY_BUCKETS))
+    ratios = [b / a for a, b in itertools.pairwise(LATENCY_BUCKETS)]
+    assert max(ratios) <= 2.5  # fine enough resolution in every decade
+
+
+def test_each_feed_has_its_own_registry() -> None:
+    a, b = FeedMetrics(), FeedMetrics()  # would raise "Duplicated timeseries" on a shared registry
+    a.reconnects.inc()
+    assert samples(a)[("tickstorm_feed_reconnects_total", ())] == 1
+    assert samples(b)[("tickstorm_feed_reconnects_total", ())] == 0
+
+
+def test_serve_fetch_close() -> None:
+    metrics = FeedMetrics()
+    metrics.resyncs.inc(2)
+    port = metrics.serve("127.0.0.1", 0)
+    try:
+        assert port > 0 and metrics.port == port
+        with pytest.raises(RuntimeError, match="already serving"):
+            metrics.serve()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            assert response.status == 200
+            body = response.read().decode()
+        assert "tickstorm_feed_resyncs_total 2.0" in body
+        for name in COUNTERS + GAUGES + HISTOGRAMS:
+            assert name.removesuffix("_total") in body
+    finally:
+        metrics.close()
+    assert metrics.port is None
+    metrics.close()  # idempotent
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)

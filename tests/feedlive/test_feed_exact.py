@@ -1,0 +1,46 @@
+"""Acceptance: against the mock venue, every id the venue sent is delivered exactly once and in order, and
+every book equals the venue's true book at the end and at every resync point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mock_venues.recordings import bundled
+from mock_venues.replay.source import ReplaySource
+from tests.feedlive.conftest import book_problems, delivered_ids, settle, venue_and_feed
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.mark.parametrize(
+    ("set_name", "speed", "streams"),
+    [
+        ("spot-btcusdt", 50.0, ["trade", "aggTrade", "depth@100ms", "bookTicker"]),
+        ("spot-10sym-2021", 10.0, ["aggTrade", "depth@100ms", "bookTicker"]),
+        ("spot-multi-2021", 10.0, ["aggTrade", "depth@100ms", "kline_1m"]),
+    ],
+)
+async def test_everything_sent_is_delivered_once_in_order_and_books_are_exact(
+    tmp_path: Path, set_name: str, speed: float, streams: list[str]
+) -> None:
+    symbols = [s.lower() for s in ReplaySource(bundled(set_name)).symbols]
+    async with venue_and_feed(tmp_path, set_name, symbols, streams, venue={"speed": speed}) as (
+        venue,
+        feed,
+        events,
+    ):
+        venue.start_replay()
+        await venue.wait_replay_done(90)
+        await settle(events)
+        checked = 0
+        for name in feed.settings.stream_names():
+            sent = venue.history.ids(name)
+            assert delivered_ids(events, name) == sent, name
+            checked += len(sent)
+        for symbol in symbols:
+            assert book_problems(venue, feed, symbol.upper()) == [], symbol
+    assert checked > 1000
+    assert not [e for e in events if e.type == "gap"]
+    assert feed.core.rejected == 0
