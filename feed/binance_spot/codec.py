@@ -206,7 +206,8 @@ def decode_frame(frame: bytes | str, stream: str | None = None) -> tuple[str | N
         try:
             wrapper = _COMBINED.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            return None, Rejected(raw, f"invalid combined-stream frame: {exc}")
+            hint = _stream_hint(raw)
+            return hint, Rejected(raw, f"invalid combined-stream frame: {exc}", hint)
         if wrapper.stream == "!serverShutdown":
             return wrapper.stream, _shutdown(wrapper.data, raw)
         kind = stream_kind(wrapper.stream)
@@ -255,3 +256,17 @@ def _decode_untyped(raw: bytes, stream: str | None) -> Decoded:
     if kind is None:
         return Rejected(raw, f"unrecognised message (event type {event!r})", stream)
     return decode_payload(kind, raw, raw, stream)
+
+
+def _stream_hint(raw: bytes) -> str | None:
+    """The stream name at the start of a combined frame that failed to parse (for the DLQ), if legible."""
+    prefix = b'{"stream":"'
+    if not raw.startswith(prefix):
+        return None
+    end = raw.find(b'"', len(prefix), len(prefix) + 120)
+    if end < 0:
+        return None
+    try:
+        return raw[len(prefix) : end].decode()
+    except UnicodeDecodeError:
+        return None

@@ -96,3 +96,28 @@ def test_synced_book_equals_naive_replay(events: list, snapshot_at: int) -> None
     assert sync.book.bids == naive["b"]
     assert sync.book.asks == naive["a"]
     assert all(float(q) != 0 for q in sync.book.bids.values())
+
+
+side_levels = st.lists(
+    st.tuples(st.integers(1, 50), st.sampled_from(["0", "0.00000000", "1.5", "2", "3.25"])), max_size=6
+)
+
+
+@given(st.lists(st.tuples(side_levels, side_levels), min_size=1, max_size=40))
+def test_book_invariants_hold_under_valid_diff_sequences(events: list) -> None:  # type: ignore[type-arg]
+    """Sorted sides, no zero-quantity level and no crossed book, whatever valid diffs arrive after a sync."""
+    sync = BookSync("X")
+    sync.on_diff(100, 100, [], [])
+    assert sync.on_snapshot(100, [["10", "1"]], [["60", "1"]]) is Step.SYNCED
+    for i, (bids, asks) in enumerate(events, start=101):
+        # Valid venue data never crosses: bids below 51, asks from 51 up.
+        b = [[f"{p}.00", q] for p, q in bids]
+        a = [[f"{p + 50}.00", q] for p, q in asks]
+        assert sync.on_diff(i, i, b, a) is Step.APPLIED
+        top_bids, top_asks = sync.book.top()
+        bid_prices = [float(p) for p, _ in top_bids]
+        ask_prices = [float(p) for p, _ in top_asks]
+        assert bid_prices == sorted(bid_prices, reverse=True) and ask_prices == sorted(ask_prices)
+        assert all(float(q) > 0 for _, q in top_bids + top_asks)
+        if bid_prices and ask_prices:
+            assert bid_prices[0] < ask_prices[0]
