@@ -116,7 +116,8 @@ class FeedCore:
         self.rejected = 0
         self.duplicates = 0
         self.lost_ids = 0
-        self._msg_counters: dict[str, Any] = {}
+        self._bytes = 0  # hot-path counts, moved into the Prometheus counters by flush_metrics()
+        self._kind_counts: dict[str, int] = {}
 
     # -- subscriptions -------------------------------------------------------------------------------
 
@@ -157,9 +158,8 @@ class FeedCore:
     def on_frame(self, frame: bytes, recv_ns: int) -> codec.Decoded | None:
         """Handle one received frame. Returns control replies/errors and serverShutdown for the caller."""
         stream, decoded = codec.decode_frame(frame)
+        self._bytes += len(frame)
         metrics = self.metrics
-        if metrics is not None:
-            metrics.bytes.inc(len(frame))
         if isinstance(decoded, codec.Rejected):
             self._reject(decoded)
             return None
@@ -171,11 +171,8 @@ class FeedCore:
                 codec.Rejected(frame, f"data for a stream the feed did not subscribe: {stream!r}", stream)
             )
             return None
+        self._kind_counts[state.kind] = self._kind_counts.get(state.kind, 0) + 1
         if metrics is not None:
-            counter = self._msg_counters.get(state.kind)
-            if counter is None:
-                counter = self._msg_counters[state.kind] = metrics.messages.labels(state.kind)
-            counter.inc()
             event_ms = getattr(decoded, "E", None)
             if event_ms is not None:
                 lag = (recv_ns + self._wall_minus_mono_ns) / 1e9 - event_ms / 1e3
@@ -384,7 +381,8 @@ class FeedCore:
     # -- time ------------------------------------------------------------------------------------------
 
     def tick(self, now_ns: int) -> None:
-        """Expire reorder hold windows, report stale streams, retry failed snapshots."""
+        """Expire reorder hold windows, report stale streams, retry failed snapshots, flush metrics."""
+        self.flush_metrics()
         for state in self.streams.values():
             if state.sequencer is not None and state.sequencer.next_deadline_ns() is not None:
                 self._apply_outputs(state, state.sequencer.tick(now_ns), now_ns)
@@ -395,6 +393,19 @@ class FeedCore:
         for book in self.books.values():
             if not book.sync.synced and book.sync.buffer and not book.pending and now_ns >= book.retry_at_ns:
                 self._want_snapshot(book, now_ns)
+
+    def flush_metrics(self) -> None:
+        """Move the hot-path message and byte counts into the Prometheus counters (called from tick)."""
+        metrics = self.metrics
+        if metrics is None:
+            return
+        if self._bytes:
+            metrics.bytes.inc(self._bytes)
+            self._bytes = 0
+        for kind, count in self._kind_counts.items():
+            if count:
+                metrics.messages.labels(kind).inc(count)
+                self._kind_counts[kind] = 0
 
     def next_deadline_ns(self) -> int | None:
         """When ``tick`` next has work to do (None: only staleness, on its own schedule)."""
