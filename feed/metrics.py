@@ -15,6 +15,7 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, start_http_server
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 PREFIX = "tickstorm_feed_"
 
@@ -71,7 +72,7 @@ class FastHistogram(Collector):
         """The exposition (cumulative buckets, as Prometheus expects)."""
         running = 0
         buckets: list[tuple[str, float]] = []
-        for bound, count in zip((*map(str, self.bounds), "+Inf"), self.counts, strict=True):
+        for bound, count in zip((*map(floatToGoString, self.bounds), "+Inf"), self.counts, strict=True):
             running += count
             buckets.append((bound, running))
         family = HistogramMetricFamily(self.name, self.documentation)

@@ -113,3 +113,26 @@ def test_serve_fetch_close() -> None:
     metrics.close()  # idempotent
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
+
+
+def test_fast_histogram_exposes_the_same_buckets_as_prometheus_own() -> None:
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+    from feed.metrics import LATENCY_BUCKETS, FastHistogram
+
+    values = [0.000001, 0.00001, 0.00002, 0.003, 0.003, 2.5, 11.0]
+    ours_reg, theirs_reg = CollectorRegistry(), CollectorRegistry()
+    ours = FastHistogram("x_seconds", "doc")
+    ours_reg.register(ours)
+    theirs = Histogram("x_seconds", "doc", buckets=LATENCY_BUCKETS, registry=theirs_reg)
+    for v in values:
+        ours.observe(v)
+        theirs.observe(v)
+
+    def samples(reg: CollectorRegistry) -> list[str]:
+        return sorted(line for line in generate_latest(reg).decode().splitlines() if not line.startswith("#"))
+
+    assert [s for s in samples(ours_reg) if "_created" not in s] == [
+        s for s in samples(theirs_reg) if "_created" not in s
+    ]
+    assert ours.count == len(values)
