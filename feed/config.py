@@ -116,6 +116,9 @@ class FeedSettings(BaseSettings):
         ),
     )
     ws_url: str = Field(default="wss://stream.binance.com:9443", description="WebSocket stream base URL.")
+    ws_client: Literal["picows", "websockets"] = Field(
+        default="picows", description="WebSocket client library (picows measured fastest; see docs/feed.md)."
+    )
     rest_url: str = Field(
         default="https://api.binance.com", description="REST base URL (snapshots, backfill)."
     )

@@ -17,13 +17,11 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from feed.backoff import Backoff
+from feed.binance_spot.wire import Wire, WireError, open_wire
 from feed.limits import AttemptBudget, MessagePacer
 
 _ids = itertools.count(1)
@@ -41,6 +39,7 @@ class ConnectionOptions:
     rotation_overlap_s: float = 2.0
     control_messages_per_second: float = 4.0
     open_timeout_s: float = 10.0
+    client: str = "picows"  # or "websockets" (see feed.binance_spot.wire)
 
 
 class StreamConnection:
@@ -66,7 +65,7 @@ class StreamConnection:
         self._register_request = register_request
         self._pacer = MessagePacer(options.control_messages_per_second)
         self._stopped = asyncio.Event()
-        self._current: ClientConnection | None = None
+        self._current: Wire | None = None
         self._task: asyncio.Task[None] | None = None
         self.physical_id = 0
         self.connects = 0
@@ -81,10 +80,10 @@ class StreamConnection:
     async def stop(self) -> None:
         """Close the WebSocket and end the loop."""
         self._stopped.set()
-        ws = self._current
-        if ws is not None:
+        wire = self._current
+        if wire is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(1000, "feed stopping"), 2.0)
+                await asyncio.wait_for(wire.close(1000, "feed stopping"), 3.0)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -112,7 +111,7 @@ class StreamConnection:
         if self._current is not None:
             await self._send_control(self._current, "SUBSCRIBE", [s for s in streams if s in self.streams])
 
-    async def _send_control(self, ws: ClientConnection, method: str, streams: list[str]) -> None:
+    async def _send_control(self, wire: Wire, method: str, streams: list[str]) -> None:
         if not streams:
             return
         delay = self._pacer.reserve(time.monotonic()) - time.monotonic()
@@ -120,21 +119,31 @@ class StreamConnection:
             await asyncio.sleep(delay)
         request_id = next(_ids)
         self._register_request(request_id, self, streams, method)
-        with contextlib.suppress(ConnectionClosed):
-            await ws.send(orjson.dumps({"method": method, "params": streams, "id": request_id}).decode())
+        wire.send_text(orjson.dumps({"method": method, "params": streams, "id": request_id}).decode())
 
     # -- the loop ------------------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        ws: ClientConnection | None = None
+        wire: Wire | None = None
         while not self._stopped.is_set():
-            if ws is None:
-                ws = await self._connect()
-                if ws is None:
+            if wire is None:
+                wire = await self._connect()
+                if wire is None:
                     return
-            ws = await self._serve(ws)
+            wire = await self._serve(wire)
 
-    async def _connect(self) -> ClientConnection | None:
+    def _frame_callback(self, first: asyncio.Event) -> Callable[[bytes, int], None]:
+        on_frame = self._on_frame
+
+        def received(frame: bytes, now: int) -> None:
+            self.last_frame_ns = now
+            if not first.is_set():
+                first.set()
+            on_frame(frame, now)
+
+        return received
+
+    async def _connect(self, first: asyncio.Event | None = None) -> Wire | None:
         """Connect within the attempt budget, backing off after failures; None once stopped."""
         url = self.options.ws_url.rstrip("/") + "/stream"
         while not self._stopped.is_set():
@@ -144,117 +153,80 @@ class StreamConnection:
                     return None
             self._attempts.record(time.monotonic())
             self.connects += 1
+            first = first or asyncio.Event()
             try:
-                ws = await connect(
+                wire = await open_wire(
+                    self.options.client,
                     url,
+                    self._frame_callback(first),
                     open_timeout=self.options.open_timeout_s,
-                    ping_interval=self.options.ping_interval_s,
-                    ping_timeout=max(self.options.idle_timeout_s, 20.0),
-                    max_size=2**24,
-                    max_queue=4096,
-                    compression=None,
-                    close_timeout=2.0,
                 )
-            except (OSError, TimeoutError, InvalidHandshake) as exc:
-                status = exc.response.status_code if isinstance(exc, InvalidStatus) else None
+            except WireError as exc:
                 delay = self._backoff.next_delay()
-                if status in (418, 429):
-                    retry_after = _retry_after(exc) if isinstance(exc, InvalidStatus) else None
-                    delay = self._backoff.retry_after(retry_after or delay)
+                if exc.status in (418, 429):
+                    delay = self._backoff.retry_after(exc.retry_after or delay)
                 self._on_state(
-                    "connect_failed", error=f"{type(exc).__name__}: {exc}", retry_in_s=round(delay, 3)
+                    "connect_failed", error=str(exc), status=exc.status, retry_in_s=round(delay, 3)
                 )
                 if await self._sleep_or_stop(delay):
                     return None
                 continue
             self.physical_id = next(_connection_ids)
+            self.last_frame_ns = time.monotonic_ns()
             self._backoff.connected(time.monotonic())
             self._on_state("connected", connection=self.physical_id, streams=len(self.streams))
-            await self._send_control(ws, "SUBSCRIBE", self.streams)
-            return ws
+            await self._send_control(wire, "SUBSCRIBE", self.streams)
+            return wire
         return None
 
-    async def _serve(self, ws: ClientConnection) -> ClientConnection | None:
-        """Read ``ws`` until it dies (returns None) or is rotated away (returns its replacement)."""
-        self._current = ws
-        first_frame = asyncio.Event()
-        reader = asyncio.create_task(self._read(ws, first_frame))
+    async def _serve(self, wire: Wire) -> Wire | None:
+        """Serve ``wire`` until it dies (returns None) or is rotated away (returns its replacement)."""
+        self._current = wire
         rotate = asyncio.create_task(asyncio.sleep(self.options.rotate_after_s))
-        watchdog = asyncio.create_task(self._watchdog(ws))
+        watchdog = asyncio.create_task(self._watchdog(wire))
         try:
-            done, _ = await asyncio.wait({reader, rotate}, return_when=asyncio.FIRST_COMPLETED)
-            if rotate in done and not reader.done() and not self._stopped.is_set():
-                replacement = await self._make_before_break(ws, reader)
+            done, _ = await asyncio.wait({wire.closed, rotate}, return_when=asyncio.FIRST_COMPLETED)
+            if rotate in done and not wire.closed.done() and not self._stopped.is_set():
+                replacement = await self._make_before_break(wire)
                 if replacement is not None:
                     return replacement
-            await asyncio.gather(reader, return_exceptions=True)
+            await asyncio.wait({wire.closed})
         finally:
             rotate.cancel()
             watchdog.cancel()
-            if not reader.done():
-                reader.cancel()
-            self._current = None if self._current is ws else self._current
-        code = ws.close_code
+            self._current = None if self._current is wire else self._current
         self._backoff.disconnected(time.monotonic())
         if not self._stopped.is_set():
             delay = self._backoff.next_delay()
             self._on_state(
                 "disconnected",
                 connection=self.physical_id,
-                code=code,
-                reason=ws.close_reason,
+                code=wire.close_code,
+                reason=wire.close_reason,
                 retry_in_s=round(delay, 3),
             )
             await self._sleep_or_stop(delay)
         return None
 
-    async def _make_before_break(
-        self, old: ClientConnection, old_reader: asyncio.Task[None]
-    ) -> ClientConnection | None:
+    async def _make_before_break(self, old: Wire) -> Wire | None:
         """Open the replacement, overlap until it delivers, then close the old connection."""
         old_id = self.physical_id
         self._on_state("rotating", connection=old_id)
-        new = await self._connect()
+        first = asyncio.Event()
+        new = await self._connect(first)
         if new is None:
             return None
         self._current = new
-        new_first = asyncio.Event()
-        probe = asyncio.create_task(self._read_until_first(new, new_first))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(new_first.wait(), self.options.rotation_overlap_s)
+            await asyncio.wait_for(first.wait(), self.options.rotation_overlap_s)
         await asyncio.sleep(
             min(0.05, self.options.rotation_overlap_s)
-        )  # let in-flight frames of the old one land
+        )  # in-flight frames of the old one land
         await old.close(1000, "rotated")
-        await asyncio.gather(old_reader, return_exceptions=True)
-        probe.cancel()
-        await asyncio.gather(probe, return_exceptions=True)
         self._on_state("rotated", old_connection=old_id, connection=self.physical_id)
         return new
 
-    async def _read_until_first(self, ws: ClientConnection, first: asyncio.Event) -> None:
-        """During an overlap: deliver the replacement's frames until the old one is closed."""
-        on_frame = self._on_frame
-        with contextlib.suppress(ConnectionClosed):
-            while True:
-                frame = await ws.recv(decode=False)
-                now = time.monotonic_ns()
-                self.last_frame_ns = now
-                first.set()
-                on_frame(frame if isinstance(frame, bytes) else frame.encode(), now)
-
-    async def _read(self, ws: ClientConnection, first: asyncio.Event) -> None:
-        on_frame = self._on_frame
-        mono = time.monotonic_ns
-        self.last_frame_ns = mono()
-        with contextlib.suppress(ConnectionClosed):
-            while True:
-                frame = await ws.recv(decode=False)
-                now = mono()
-                self.last_frame_ns = now
-                on_frame(frame if isinstance(frame, bytes) else frame.encode(), now)
-
-    async def _watchdog(self, ws: ClientConnection) -> None:
+    async def _watchdog(self, wire: Wire) -> None:
         """Declare the peer dead when neither data nor a pong arrived within ``idle_timeout_s``.
 
         A quiet market is not a dead peer: after half the timeout without data the watchdog pings (one
@@ -262,20 +234,18 @@ class StreamConnection:
         """
         timeout = self.options.idle_timeout_s
         half_ns = int(timeout * 1e9 / 2)
-        while True:
+        while not wire.closed.done():
             await asyncio.sleep(timeout / 4)
-            idle = time.monotonic_ns() - self.last_frame_ns
-            if idle < half_ns:
+            if time.monotonic_ns() - self.last_frame_ns < half_ns:
                 continue
             try:
-                pong = await ws.ping()
-                await asyncio.wait_for(pong, timeout / 2)
-            except ConnectionClosed:
-                return
+                await asyncio.wait_for(wire.ping(), timeout / 2)
             except TimeoutError:
                 idle = time.monotonic_ns() - self.last_frame_ns
                 self._on_state("dead_peer", connection=self.physical_id, idle_s=round(idle / 1e9, 3))
-                ws.transport.abort()
+                wire.abort()
+                return
+            except ConnectionError:
                 return
             self.last_frame_ns = max(self.last_frame_ns, time.monotonic_ns() - half_ns)
 
@@ -284,11 +254,3 @@ class StreamConnection:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopped.wait(), seconds)
         return self._stopped.is_set()
-
-
-def _retry_after(exc: InvalidStatus) -> float | None:
-    value: Any = exc.response.headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None

@@ -128,6 +128,7 @@ class BinanceSpotFeed:
                 rotate_after_s=settings.rotate_after_s,
                 rotation_overlap_s=settings.rotation_overlap_s,
                 control_messages_per_second=settings.control_messages_per_second,
+                client=settings.ws_client,
             ),
             max_streams=settings.max_streams_per_connection,
             attempts=AttemptBudget(settings.connection_attempts_per_5min, 300.0),

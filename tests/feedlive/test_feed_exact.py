@@ -15,18 +15,21 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.mark.parametrize(
-    ("set_name", "speed", "streams"),
+    ("set_name", "speed", "streams", "client"),
     [
-        ("spot-btcusdt", 50.0, ["trade", "aggTrade", "depth@100ms", "bookTicker"]),
-        ("spot-10sym-2021", 10.0, ["aggTrade", "depth@100ms", "bookTicker"]),
-        ("spot-multi-2021", 10.0, ["aggTrade", "depth@100ms", "kline_1m"]),
+        ("spot-btcusdt", 50.0, ["trade", "aggTrade", "depth@100ms", "bookTicker"], "picows"),
+        ("spot-btcusdt", 50.0, ["trade", "aggTrade", "depth@100ms", "bookTicker"], "websockets"),
+        ("spot-10sym-2021", 10.0, ["aggTrade", "depth@100ms", "bookTicker"], "picows"),
+        ("spot-multi-2021", 10.0, ["aggTrade", "depth@100ms", "kline_1m"], "websockets"),
     ],
 )
 async def test_everything_sent_is_delivered_once_in_order_and_books_are_exact(
-    tmp_path: Path, set_name: str, speed: float, streams: list[str]
+    tmp_path: Path, set_name: str, speed: float, streams: list[str], client: str
 ) -> None:
     symbols = [s.lower() for s in ReplaySource(bundled(set_name)).symbols]
-    async with venue_and_feed(tmp_path, set_name, symbols, streams, venue={"speed": speed}) as (
+    async with venue_and_feed(
+        tmp_path, set_name, symbols, streams, venue={"speed": speed}, feed={"ws_client": client}
+    ) as (
         venue,
         feed,
         events,

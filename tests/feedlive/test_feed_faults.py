@@ -40,9 +40,20 @@ async def run_for(venue: BinanceSpotVenue, seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
-@pytest.mark.parametrize("code", [1000, 1001, 1008, 1011, 4000])
-async def test_close_codes_reconnect_backfill_and_resync(tmp_path: Path, code: int) -> None:
-    async with venue_and_feed(tmp_path, "spot-btcusdt", [SYMBOL], ALL, feed=FAST) as (venue, feed, events):
+@pytest.mark.parametrize(
+    ("code", "client"),
+    [
+        (1000, "picows"),
+        (1001, "picows"),
+        (1008, "picows"),
+        (1011, "picows"),
+        (4000, "picows"),
+        (1001, "websockets"),
+    ],
+)
+async def test_close_codes_reconnect_backfill_and_resync(tmp_path: Path, code: int, client: str) -> None:
+    cfg = {**FAST, "ws_client": client}
+    async with venue_and_feed(tmp_path, "spot-btcusdt", [SYMBOL], ALL, feed=cfg) as (venue, feed, events):
         await run_for(venue, 1.0)
         await venue.close_connections(code=code, reason="test")
         await asyncio.sleep(2.0)
