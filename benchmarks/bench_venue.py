@@ -123,13 +123,24 @@ async def lateness(speed: float, window_s: float) -> dict[str, Any]:
     }
 
 
+async def repeated_lateness(speed: float, window_s: float, runs: int) -> dict[str, Any]:
+    """``runs`` lateness runs; the median of each figure (one noisy neighbour should not set the record)."""
+    results = [await lateness(speed, window_s) for _ in range(runs)]
+    keys = ("lateness_p50_us", "lateness_p99_us", "lateness_p999_us", "lateness_max_us")
+    summary: dict[str, Any] = {"speed": speed, "window_s": window_s, "runs": runs}
+    summary.update({f"median_{k}": statistics.median(r[k] for r in results) for k in keys})
+    summary["each_run"] = results
+    return summary
+
+
 async def _run(quick: bool) -> dict[str, Any]:
     window = 5.0 if quick else 30.0
+    runs = 1 if quick else 3
     return {
         "client": "picows + orjson (one combined-stream connection)",
         "throughput": await throughput(fanout=1 if quick else 2),
-        "lateness_x1": await lateness(1.0, window),
-        "lateness_x10": await lateness(10.0, window),
+        "lateness_x1": await repeated_lateness(1.0, window, runs),
+        "lateness_x10": await repeated_lateness(10.0, window, runs),
         "goals": {"msgs_per_s": ">= 100000 on one core", "lateness_p99_us_at_x1": "<= 1000"},
     }
 

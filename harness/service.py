@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import sys
 from collections.abc import Callable
@@ -46,6 +47,10 @@ async def serve_until_signalled(
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     async with component as running:
+        # Everything built at start-up (recording metadata, books, exchangeInfo, ...) leaves the cyclic
+        # GC's view, so full collections during the run are shorter (fewer objects to walk).
+        gc.collect()
+        gc.freeze()
         sys.stdout.buffer.write(orjson.dumps(ready(running)) + b"\n")
         sys.stdout.flush()
         await stop.wait()
