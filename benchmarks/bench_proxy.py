@@ -9,7 +9,8 @@ proxy under test (`tickstorm proxy`, or the real toxiproxy-server when one is av
   (user + system, psutil) per message. Direct (no proxy) runs alongside as the ceiling.
 - latency: the same messages paced at 1,000 msg/s, each stamped with the sender's CLOCK_MONOTONIC; one-way
   latency percentiles direct and through each proxy, and the latency the proxy adds (proxied - direct).
-  Paths alternate (direct, embedded, real) in rounds so load drifts hit all of them alike.
+  The paths take turns in one-second slices (never at the same time, so they do not compete for the
+  CPUs), repeated, so that drifts in machine load hit all of them alike; throughput rounds alternate too.
 
 The real server is found through TOXIPROXY_BENCH_BINARY, then `toxiproxy-server` on PATH, then the shared
 tools directory next to the checkout. Without it only embedded (and direct) figures are reported, and the
@@ -37,6 +38,7 @@ from harness.proxy.select import run_binary
 from harness.service import run_async
 
 MESSAGE_BYTES = 200
+WARMUP = 20  # messages at the start of each latency connection left out (connection set-up effects)
 SHARED_BINARY = Path(__file__).resolve().parents[2] / "shared" / "tools" / "toxiproxy" / "toxiproxy-server"
 
 # The sender: a picows WebSocket server on uvloop. /burst?n=N sends N messages as fast as the socket takes
@@ -191,9 +193,9 @@ async def throughput(base: str, pid: int | None, count: int) -> dict[str, Any]:
 
 
 async def latency(base: str, seconds: float) -> list[int]:
-    """One-way delays (ns) of messages paced at 1,000 msg/s."""
+    """One-way delays (ns) of messages paced at 1,000 msg/s (the first WARMUP of a connection dropped)."""
     got = await receive(base, f"/paced?rate=1000&seconds={seconds}", latency=True, timeout_s=seconds + 30)
-    return got.delays
+    return got.delays[WARMUP:]
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -212,8 +214,8 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 async def _run(quick: bool) -> dict[str, Any]:
     count = 20_000 if quick else 100_000
     rounds = 2 if quick else 5
-    seconds = 2.0 if quick else 5.0
-    latency_rounds = 1 if quick else 3
+    seconds = 1.0
+    latency_rounds = 2 if quick else 8
     binary = find_real_binary()
     sender_cmd = [sys.executable, "-c", SENDER]
     embedded_cmd = [sys.executable, "-m", "harness", "proxy", "--port", "0"]
@@ -235,7 +237,7 @@ async def _run(quick: bool) -> dict[str, Any]:
                 for name, (base, pid) in paths.items():
                     runs[name].append(await throughput(base, pid, count))
             delays: dict[str, list[int]] = {name: [] for name in paths}
-            for _ in range(latency_rounds):
+            for _ in range(latency_rounds):  # short alternating slices: drifts in load hit every path
                 for name, (base, _) in paths.items():
                     delays[name] += await latency(base, seconds)
         finally:
