@@ -36,9 +36,10 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def chaos(session: nox.Session) -> None:
-    """The main job: replay recordings through the mock venue and check what arrives."""
+    """The main job: the venue check, then every chaos scenario (venue -> fault proxy -> feed)."""
     session.install("-e", ".")
-    session.run("tickstorm", "venue-check", *session.posargs)
+    session.run("tickstorm", "venue-check")
+    session.run("tickstorm", "run", "scenarios", *session.posargs)
 
 
 @nox.session

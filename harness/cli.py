@@ -17,6 +17,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "harness.proxy.cli",
     "feed.cli",
     "harness.venue_check",
+    "harness.runner",
 )
 
 

@@ -55,6 +55,7 @@ class StreamConnection:
         on_frame: Callable[[bytes, int], None],
         on_state: Callable[..., None],
         register_request: Callable[[int, StreamConnection, list[str], str], None],
+        on_interrupted: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.streams: list[str] = list(dict.fromkeys(streams))
         self.options = options
@@ -63,6 +64,7 @@ class StreamConnection:
         self._on_frame = on_frame
         self._on_state = on_state
         self._register_request = register_request
+        self._on_interrupted = on_interrupted
         self._pacer = MessagePacer(options.control_messages_per_second)
         self._stopped = asyncio.Event()
         self._current: Wire | None = None
@@ -196,6 +198,8 @@ class StreamConnection:
             watchdog.cancel()
             self._current = None if self._current is wire else self._current
         self._backoff.disconnected(time.monotonic())
+        if self._on_interrupted is not None and not self._stopped.is_set():
+            self._on_interrupted(list(self.streams))  # whatever the venue sent meanwhile never arrived
         if not self._stopped.is_set():
             delay = self._backoff.next_delay()
             self._on_state(
@@ -240,12 +244,12 @@ class StreamConnection:
                 continue
             try:
                 await asyncio.wait_for(wire.ping(), timeout / 2)
-            except TimeoutError:
+            except Exception:  # no pong in time, or the ping could not even be sent: the peer is gone
+                if wire.closed.done():
+                    return
                 idle = time.monotonic_ns() - self.last_frame_ns
                 self._on_state("dead_peer", connection=self.physical_id, idle_s=round(idle / 1e9, 3))
                 wire.abort()
-                return
-            except ConnectionError:
                 return
             self.last_frame_ns = max(self.last_frame_ns, time.monotonic_ns() - half_ns)
 

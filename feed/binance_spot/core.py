@@ -59,6 +59,7 @@ class _Stream:
     symbol: str
     kind: str
     last_id: int | None = None  # last delivered id (depth: u, bookTicker: u, kline: E)
+    interrupted: bool = False  # its connection dropped since the last message (updates may be missing)
     sequencer: IdSequencer[codec.Trade | codec.AggTrade] | None = None
 
 
@@ -360,10 +361,27 @@ class FeedCore:
 
     # -- de-duplicated only ----------------------------------------------------------------------------
 
+    def interrupted(self, streams: list[str]) -> None:
+        """The connection carrying ``streams`` dropped: what the venue sent meanwhile is unknown.
+
+        Sequenced streams find their holes by id and depth by its continuity check; bookTicker and kline
+        ids do not step by one, so their next message reports the skipped id range as a gap.
+        """
+        for name in streams:
+            state = self.streams.get(name)
+            if state is not None:
+                state.interrupted = True
+
     def _on_deduped(self, state: _Stream, ev: Any, ident: int, recv_ns: int, kind: str) -> None:
         if state.last_id is not None and ident <= state.last_id:
             self._duplicate()
             return
+        if state.interrupted:
+            state.interrupted = False
+            if state.last_id is not None and ident > state.last_id + 1:
+                self._gap(
+                    state, state.last_id + 1, ident - 1, "connection interrupted: may be missing", recv_ns
+                )
         state.last_id = ident
         self._deliver(
             FeedEvent(

@@ -137,6 +137,7 @@ class BinanceSpotFeed:
             ),
             on_frame=self._on_frame,
             on_state=self._on_connection_state,
+            on_interrupted=self.core.interrupted,
         )
         self._subscriptions: list[Subscription] = []
         self._callbacks: list[Callable[[FeedEvent], None]] = []

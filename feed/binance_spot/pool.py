@@ -50,8 +50,10 @@ class ConnectionPool:
         backoff_factory: Callable[[], Backoff],
         on_frame: Callable[[bytes, int], None],
         on_state: Callable[..., None],
+        on_interrupted: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.options = options
+        self._on_interrupted = on_interrupted
         self.max_streams = max_streams
         self.attempts = attempts
         self._backoff_factory = backoff_factory
@@ -69,6 +71,7 @@ class ConnectionPool:
             on_frame=self._on_frame,
             on_state=lambda state, **detail: self._on_state(state, slot=index, **detail),
             register_request=self._register,
+            on_interrupted=self._on_interrupted,
         )
         index = len(self.connections)
         self.connections.append(conn)

@@ -109,6 +109,9 @@ class _PicowsWire(Wire):
             raise WireError(f"handshake refused: HTTP {status}", status, retry) from exc
         except (OSError, TimeoutError, WSError) as exc:
             raise WireError(f"{type(exc).__name__}: {exc}") from exc
+        if transport.is_disconnected or transport.underlying_transport.is_closing():
+            # picows can hand back a transport whose TCP connection was reset during the upgrade.
+            raise WireError("connection closed during the WebSocket handshake")
         wire._transport = transport
         return wire
 

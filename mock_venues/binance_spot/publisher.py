@@ -79,6 +79,7 @@ class Publisher:
         *,
         rebase_times: bool = True,
         slow_client_limit: int = 64 * 2**20,
+        timeline: VenueHistory | None = None,
     ) -> None:
         self.source = source
         self.clock = clock
@@ -87,6 +88,7 @@ class Publisher:
         self.faults = faults
         self.rebase_times = rebase_times
         self.slow_client_limit = slow_client_limit
+        self.timeline = timeline
         self.routes: dict[str, list[Route]] = {}
         self.published = 0
         self.started = asyncio.Event()
@@ -241,6 +243,16 @@ class Publisher:
                 store.add_agg(data["a"], data["p"], data["q"], data["f"], data["l"], data["T"], data["m"])
         elif event == "snapshot":
             return  # recorded REST snapshots seed the book before the replay; they are not stream data
+        if self.timeline is not None:
+            # What the venue published on this stream, whoever was subscribed (the universe checkers join on).
+            self.timeline.record_send(
+                0,
+                self.timeline.stream_id(rec.stream),
+                venue_id,
+                intended_ns,
+                time.monotonic_ns(),
+                SendFlag.NORMAL,
+            )
         routes = self.routes.get(rec.stream)
         action = Action.SEND
         if self.faults.message_rules_active:

@@ -117,6 +117,8 @@ class BinanceSpotVenue:
     def __init__(self, config: VenueConfig) -> None:
         self.config = config
         self.history = VenueHistory()
+        # Every message published, once, whoever was subscribed (connection 0): what a feed should have got.
+        self.timeline = VenueHistory()
         self.faults = FaultBook(config.seed)
         self.source = ReplaySource(
             config.recordings,
@@ -142,6 +144,7 @@ class BinanceSpotVenue:
             self.history,
             self.faults,
             rebase_times=config.rebase_times,
+            timeline=self.timeline,
         )
         self.publisher.slow_client_closer = self._close_slow_client
         self._replay_streams = set(self.source.streams)

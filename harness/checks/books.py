@@ -1,0 +1,52 @@
+"""Order book check: the feed's book equals the venue's true book where Binance's procedure makes it exact."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from harness.checks.verdict import Verdict
+
+Body = dict[str, Any]  # {"lastUpdateId", "bids": [[p, q]...], "asks": [...]}
+
+
+def _levels(levels: list[list[str]], keep: Any) -> dict[Decimal, Decimal]:
+    return {Decimal(p): Decimal(q) for p, q in levels if keep(Decimal(p))}
+
+
+def book_differences(
+    truth: Body, feed: Body | None, band: tuple[str, str] | None, limit: int = 5
+) -> list[str]:
+    """Differences inside ``band`` (the feed's snapshot price range), and wrong values anywhere."""
+    if feed is None:
+        return ["the feed's book is not in sync"]
+    problems: list[str] = []
+    if truth["lastUpdateId"] != feed["lastUpdateId"]:
+        problems.append(f"lastUpdateId {feed['lastUpdateId']} != venue {truth['lastUpdateId']}")
+    low, high = (Decimal(band[0]), Decimal(band[1])) if band else (Decimal(0), Decimal("Infinity"))
+    for side, keep in (("bids", lambda p: p >= low), ("asks", lambda p: p <= high)):
+        true_all = _levels(truth[side], lambda p: True)
+        want = _levels(truth[side], keep)
+        got = _levels(feed[side], lambda p: True)
+        for price in sorted(set(want) | set(got)):
+            mine, real = got.get(price), true_all.get(price)
+            if price in want and mine != real:
+                problems.append(f"{side} {price}: feed {mine} != venue {real}")
+            elif price not in want and mine is not None and mine != real:
+                problems.append(f"{side} {price} (outside band): feed {mine} != venue {real}")
+            if len(problems) >= limit:
+                return problems
+    return problems
+
+
+def check_books(books: dict[str, tuple[Body, Body | None, tuple[str, str] | None]]) -> Verdict:
+    """One verdict for every symbol: ``books[symbol] = (venue truth, feed book or None, feed band)``."""
+    wrong = {s: d for s, (t, f, b) in books.items() if (d := book_differences(t, f, b))}
+    return Verdict(
+        "books exact",
+        not wrong,
+        f"{len(wrong)} of {len(books)} books differ from the venue's"
+        if wrong
+        else f"{len(books)} books exact",
+        {"differences": {s: d for s, d in list(wrong.items())[:5]}},
+    )

@@ -1,0 +1,83 @@
+"""Checkers on small hand-made histories: each passes on good input and fails with the right evidence."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from harness.checks.books import check_books
+from harness.checks.delivery import Delivered, Published, check_stream, delivered_streams
+from harness.checks.measures import check_dlq, check_latency, check_recovery, check_venue_limits
+
+
+def by_check(verdicts: list) -> dict:  # type: ignore[type-arg]
+    return {v.check.split(" [")[0]: v for v in verdicts}
+
+
+def published(ids: list[int]) -> Published:
+    return Published(ids=ids, intended_ns=[i * 1_000_000 for i in range(len(ids))])
+
+
+def test_everything_delivered_passes() -> None:
+    verdicts = check_stream("s", published([1, 2, 3, 4]), Delivered(ids=[1, 2, 3, 4]))
+    assert all(v.ok for v in verdicts)
+
+
+def test_loss_inside_a_reported_gap_is_not_a_failure_but_outside_it_is() -> None:
+    ok = by_check(check_stream("s", published([1, 2, 3, 4, 5]), Delivered(ids=[1, 2, 5], gaps=[(3, 4)])))
+    assert ok["no unreported loss"].ok
+    fault = SimpleNamespace(name="ws:reset_peer", start_ns=1_000_000, end_ns=3_000_000)
+    bad = by_check(check_stream("s", published([1, 2, 3, 4, 5]), Delivered(ids=[1, 2, 5]), faults=[fault]))
+    lost = bad["no unreported loss"]
+    assert not lost.ok and lost.evidence["lost"] == 2
+    assert lost.evidence["first_lost"][0] == {"id": 3, "at_s": 0.002, "faults_active": ["ws:reset_peer"]}
+
+
+def test_ids_before_the_feed_started_are_not_its_loss() -> None:
+    assert by_check(check_stream("s", published([1, 2, 3, 4]), Delivered(ids=[3, 4])))[
+        "no unreported loss"
+    ].ok
+
+
+def test_duplicates_order_and_false_gaps_are_caught() -> None:
+    verdicts = by_check(check_stream("s", published([1, 2, 3]), Delivered(ids=[1, 3, 2, 3], gaps=[(2, 2)])))
+    assert verdicts["no duplicate delivery"].evidence["duplicated_ids"] == [3]
+    assert verdicts["in order"].evidence["first_out_of_order"] == [(3, 2)]
+    assert not verdicts["gaps exact"].ok and verdicts["gaps exact"].evidence["wrong_gaps"] == [(2, 2)]
+
+
+def test_delivered_streams_reads_jsonl_dicts() -> None:
+    events = [
+        {"type": "trade", "stream": "a", "id": 1, "backfilled": False},
+        {"type": "trade", "stream": "a", "id": 2, "backfilled": True},
+        {"type": "gap", "stream": "a", "first_id": 3, "id": 4},
+        {"type": "connection", "stream": "", "id": None},
+    ]
+    got = delivered_streams(events)
+    assert got["a"].ids == [1, 2] and got["a"].backfilled == 1 and got["a"].gaps == [(3, 4)]
+
+
+def test_books_compare_inside_the_snapshot_band_and_values_everywhere() -> None:
+    truth = {"lastUpdateId": 9, "bids": [["10", "1"], ["9", "2"], ["1", "5"]], "asks": [["11", "1"]]}
+    same_in_band = {"lastUpdateId": 9, "bids": [["10", "1.0"], ["9", "2"]], "asks": [["11", "1"]]}
+    assert check_books({"X": (truth, same_in_band, ("9", "11"))}).ok
+    wrong = {"lastUpdateId": 9, "bids": [["10", "3"], ["9", "2"]], "asks": [["11", "1"]]}
+    verdict = check_books({"X": (truth, wrong, ("9", "11"))})
+    assert not verdict.ok and verdict.evidence["differences"]["X"] == ["bids 10: feed 3 != venue 1"]
+    assert not check_books({"X": (truth, None, None)}).ok
+
+
+def test_latency_recovery_dlq_limits() -> None:
+    assert check_latency([1_000_000] * 99 + [50_000_000], p99_ms=2.0).ok
+    assert not check_latency([1_000_000] * 90 + [50_000_000] * 10, p99_ms=2.0).ok
+    assert not check_latency([], p99_ms=2.0).ok
+    assert check_recovery(0, 2_000_000_000, bound_s=3).ok
+    assert not check_recovery(0, 4_000_000_000, bound_s=3).ok and not check_recovery(0, None, bound_s=3).ok
+    assert check_dlq({"a": 2}, [("a", b"x"), ("a", b"y")]).ok
+    assert not check_dlq({"a": 2}, [("a", b"x")]).ok
+    connects = [SimpleNamespace(event="connect", time_ns=i * 10**6, detail={}) for i in range(301)]
+    assert not check_venue_limits(connects).ok
+    assert check_venue_limits(connects[:300]).ok
+    rest = [
+        SimpleNamespace(event="rest", time_ns=i, detail={"weight": 3000, "status": 200}) for i in range(3)
+    ]
+    assert not check_venue_limits(rest).ok
