@@ -95,8 +95,12 @@ class BookSync:
         """Feed a REST snapshot; returns SYNCED, REFETCH (too old) or BUFFERED (no diff seen yet)."""
         first = self.first_buffered_id
         if first is None:
-            # Nothing buffered yet: keep the snapshot only once a diff shows it can be bridged.
-            return Step.BUFFERED
+            # Nothing buffered (a quiet symbol): take the snapshot as the book; the first diff that follows
+            # must bridge it (stale ones are dropped, one that skips ids is a gap), as on every diff.
+            self.book = OrderBook(last_update_id=last_update_id)
+            self.book.apply(bids, asks)
+            self.synced = True
+            return Step.SYNCED
         if last_update_id < first - 1:
             return Step.REFETCH
         kept = [ev for ev in self.buffer if ev[1] > last_update_id]

@@ -27,6 +27,7 @@ from feed.staleness import StalenessTracker
 VENUE = "binance-spot"
 SEQUENCED_KINDS = ("trade", "aggTrade")  # ids grow by exactly one per message: holes are detectable
 SNAPSHOT_RETRY_NS = 1_000_000_000
+QUIET_RECHECK_NS = 1_500_000_000  # a book whose connection dropped and that saw no diff since is rebuilt
 
 Emit = Callable[[FeedEvent], None]
 DeadLetter = Callable[[bytes, str | None, str], None]
@@ -72,6 +73,8 @@ class _Book:
     refetches: int = 0
     ever_synced: bool = False
     band: tuple[str, str] | None = None  # lowest bid / highest ask price of the last snapshot synced from
+    interrupted_at_ns: int | None = None  # its connection dropped then, and no diff has arrived since
+    wanted: bool = False  # a snapshot is needed (requested again after failures until one syncs)
 
 
 @dataclass
@@ -211,6 +214,7 @@ class FeedCore:
         book = self.books.get(state.symbol)
         applied = False
         if book is not None and book.stream == state.name:
+            book.interrupted_at_ns = None  # this diff's continuity check tells whether anything was missed
             step = book.sync.on_diff(ev.U, ev.u, ev.b, ev.a)
             applied = step is Step.APPLIED
             if step is Step.GAP:
@@ -242,6 +246,7 @@ class FeedCore:
                 self.metrics.buffer_dropped.inc(excess)
 
     def _want_snapshot(self, book: _Book, now_ns: int) -> None:
+        book.wanted = True
         if not book.pending and now_ns >= book.retry_at_ns:
             book.pending = True
             self.requests.append(SnapshotRequest(book.sync.symbol))
@@ -275,8 +280,21 @@ class FeedCore:
         except (KeyError, TypeError, ValueError) as exc:
             self.on_snapshot_failed(symbol, f"malformed snapshot: {exc!r}", now_ns)
             return
+        quiet = not book.sync.buffer
         step = book.sync.on_snapshot(last_update_id, bids, asks)
         if step is Step.SYNCED:
+            book.wanted = False
+            state = self.streams.get(book.stream)
+            if quiet and state is not None and state.last_id is not None and last_update_id > state.last_id:
+                # No diff arrived since the connection dropped, but the venue moved on: those ids are lost.
+                self._gap(
+                    state,
+                    state.last_id + 1,
+                    last_update_id,
+                    "missed while disconnected (per snapshot)",
+                    now_ns,
+                )
+                state.last_id = last_update_id
             book.refetches = 0
             book.ever_synced = True
             book.band = _band(bids, asks)
@@ -367,10 +385,18 @@ class FeedCore:
         Sequenced streams find their holes by id and depth by its continuity check; bookTicker and kline
         ids do not step by one, so their next message reports the skipped id range as a gap.
         """
+        now = self._clock()
         for name in streams:
             state = self.streams.get(name)
-            if state is not None:
-                state.interrupted = True
+            if state is None:
+                continue
+            state.interrupted = True
+            book = self.books.get(state.symbol)
+            if book is not None and book.stream == name:
+                # A diff after the reconnect is checked for continuity as usual; a quiet symbol may send
+                # none, so tick() rebuilds its book if nothing arrived QUIET_RECHECK_NS after the last drop
+                # (debounced: a flapping connection does not cost one snapshot per symbol per flap).
+                book.interrupted_at_ns = now
 
     def _on_deduped(self, state: _Stream, ev: Any, ident: int, recv_ns: int, kind: str) -> None:
         if state.last_id is not None and ident <= state.last_id:
@@ -408,8 +434,14 @@ class FeedCore:
             stale = self.streams.get(name)
             if stale is not None:
                 self._state_event("stale", stale, now_ns)
-        for book in self.books.values():
-            if not book.sync.synced and book.sync.buffer and not book.pending and now_ns >= book.retry_at_ns:
+        for symbol, book in self.books.items():
+            if book.interrupted_at_ns is not None and now_ns - book.interrupted_at_ns >= QUIET_RECHECK_NS:
+                book.interrupted_at_ns = None
+                if book.sync.synced:
+                    book.sync.invalidate()
+                    self._book_invalid(symbol, book, "connection interrupted, no diff since", now_ns)
+            retry_due = not book.pending and now_ns >= book.retry_at_ns
+            if not book.sync.synced and (book.sync.buffer or book.wanted) and retry_due:
                 self._want_snapshot(book, now_ns)
 
     def flush_metrics(self) -> None:

@@ -52,10 +52,15 @@ def test_gap_invalidates_and_stale_is_ignored() -> None:
     assert sync.first_buffered_id == 14
 
 
-def test_snapshot_before_any_diff_waits() -> None:
+def test_snapshot_before_any_diff_is_the_book_and_the_next_diff_must_bridge_it() -> None:
     sync = BookSync("X")
-    assert sync.on_snapshot(10, [], []) is Step.BUFFERED
-    assert not sync.synced
+    assert sync.on_snapshot(10, [["5", "1"]], []) is Step.SYNCED
+    assert sync.on_diff(*diff(8, 10, bids=[("5", "9")])) is Step.STALE  # already in the snapshot
+    assert sync.on_diff(*diff(9, 11, bids=[("5", "2")])) is Step.APPLIED  # bridges 10 -> 11
+    assert sync.book.bids == {"5": "2"}
+    other = BookSync("Y")
+    other.on_snapshot(10, [], [])
+    assert other.on_diff(*diff(13, 14)) is Step.GAP  # 11 and 12 never seen: resync
 
 
 def test_top_orders_numerically() -> None:
