@@ -116,64 +116,44 @@ class RestClient:
         self, symbol: str, from_id: int, last_id: int, max_pages: int
     ) -> list[tuple[int, codec.AggTrade]]:
         """Aggregate trades ``from_id``..``last_id`` (``fromId`` paging), as stream-shaped structs."""
-        out: list[tuple[int, codec.AggTrade]] = []
-        cursor = from_id
-        for _ in range(max_pages):
-            page = await self.get(
-                "/api/v3/aggTrades",
-                {"symbol": symbol, "fromId": str(cursor), "limit": str(PAGE)},
-                AGG_TRADES_WEIGHT,
-            )
-            if not isinstance(page, list) or not page:
-                break
-            for item in page:
-                ev = codec.AggTrade(
-                    E=item["T"],
-                    s=symbol,
-                    a=item["a"],
-                    p=item["p"],
-                    q=item["q"],
-                    f=item["f"],
-                    l=item["l"],
-                    T=item["T"],
-                    m=item["m"],
-                    M=item.get("M", True),
-                )
-                if ev.a <= last_id:
-                    out.append((ev.a, ev))
-            cursor = page[-1]["a"] + 1
-            if cursor > last_id or len(page) < PAGE:
-                break
-        return out
+        items = await self._paged(
+            "/api/v3/aggTrades", AGG_TRADES_WEIGHT, "a", symbol, from_id, last_id, max_pages
+        )
+        return [
+            (item["a"], codec.AggTrade(
+                E=item["T"], s=symbol, a=item["a"], p=item["p"], q=item["q"], f=item["f"], l=item["l"],
+                T=item["T"], m=item["m"], M=item.get("M", True),
+            ))
+            for item in items
+        ]  # fmt: skip
 
     async def historical_trades(
         self, symbol: str, from_id: int, last_id: int, max_pages: int
     ) -> list[tuple[int, codec.Trade]]:
         """Trades ``from_id``..``last_id`` from ``/api/v3/historicalTrades``, as stream-shaped structs."""
-        out: list[tuple[int, codec.Trade]] = []
+        items = await self._paged(
+            "/api/v3/historicalTrades", HISTORICAL_TRADES_WEIGHT, "id", symbol, from_id, last_id, max_pages
+        )
+        return [
+            (item["id"], codec.Trade(
+                E=item["time"], s=symbol, t=item["id"], p=item["price"], q=item["qty"], T=item["time"],
+                m=item["isBuyerMaker"], M=item.get("isBestMatch", True),
+            ))
+            for item in items
+        ]  # fmt: skip
+
+    async def _paged(
+        self, path: str, weight: int, id_key: str, symbol: str, from_id: int, last_id: int, max_pages: int
+    ) -> list[dict[str, Any]]:
+        """Items ``from_id``..``last_id`` of a ``fromId``-paged endpoint (at most ``max_pages`` pages)."""
+        out: list[dict[str, Any]] = []
         cursor = from_id
         for _ in range(max_pages):
-            page = await self.get(
-                "/api/v3/historicalTrades",
-                {"symbol": symbol, "fromId": str(cursor), "limit": str(PAGE)},
-                HISTORICAL_TRADES_WEIGHT,
-            )
+            page = await self.get(path, {"symbol": symbol, "fromId": str(cursor), "limit": str(PAGE)}, weight)
             if not isinstance(page, list) or not page:
                 break
-            for item in page:
-                ev = codec.Trade(
-                    E=item["time"],
-                    s=symbol,
-                    t=item["id"],
-                    p=item["price"],
-                    q=item["qty"],
-                    T=item["time"],
-                    m=item["isBuyerMaker"],
-                    M=item.get("isBestMatch", True),
-                )
-                if ev.t <= last_id:
-                    out.append((ev.t, ev))
-            cursor = page[-1]["id"] + 1
+            out += [item for item in page if item[id_key] <= last_id]
+            cursor = page[-1][id_key] + 1
             if cursor > last_id or len(page) < PAGE:
                 break
         return out
