@@ -39,7 +39,8 @@ def chaos(session: nox.Session) -> None:
     """The main job: the venue check, then every chaos scenario (venue -> fault proxy -> feed)."""
     session.install("-e", ".")
     session.run("tickstorm", "venue-check")
-    session.run("tickstorm", "run", "scenarios", *session.posargs)
+    junit = ["--junit", "runs/junit-chaos.xml"] if CI else []
+    session.run("tickstorm", "run", "scenarios", *junit, *session.posargs)
 
 
 @nox.session

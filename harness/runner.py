@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -235,6 +236,7 @@ def register(subparsers: Any) -> None:
     run.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed for fault timing and randomness")
     run.add_argument("--speed", type=float, help="override every scenario's replay speed")
     run.add_argument("--json", type=Path, help="write the results as JSON here")
+    run.add_argument("--junit", type=Path, help="write a JUnit XML report here (one test case per scenario)")
     run.set_defaults(func=run_command)
 
 
@@ -245,7 +247,8 @@ def run_command(args: argparse.Namespace) -> int:
 
     from harness.service import run_async
 
-    console = Console(width=None if sys.stdout.isatty() else 132)
+    plain = bool(os.environ.get("CI"))  # CI: no live display, plain logs
+    console = Console(width=None if sys.stdout.isatty() else 132, force_terminal=False if plain else None)
     try:
         scenarios = [load_scenario(p) for p in scenario_files(args.paths)]
         if args.speed is not None:
@@ -259,15 +262,26 @@ def run_command(args: argparse.Namespace) -> int:
         print("tickstorm run: no scenario files found", file=sys.stderr)
         return 2
     results: list[ScenarioResult] = []
-    for scenario in scenarios:
-        console.print(f"[bold]{scenario.name}[/bold]: {scenario.description}")
+    live = console.is_terminal and not plain
+    for index, scenario in enumerate(scenarios, 1):
+        console.print(
+            f"[bold]{index}/{len(scenarios)} {escape(scenario.name)}[/bold]: {escape(scenario.description)}"
+        )
         try:
-            result = run_async(run_scenario(scenario, args.seed))
+            if live:
+                with console.status(
+                    f"running {scenario.name} ({scenario.duration_s:g} s of replay, then checks)"
+                ):
+                    result = run_async(run_scenario(scenario, args.seed))
+            else:
+                result = run_async(run_scenario(scenario, args.seed))
         except Exception as exc:  # report and go on: one broken run must not hide the others
             result = ScenarioResult(
                 scenario.name, str(scenario.path), args.seed, "?", error=f"{type(exc).__name__}: {exc}"
             )
         results.append(result)
+        verdict_text = "[green]PASS[/green]" if result.ok else "[red]FAIL[/red]"
+        console.print(f"  {verdict_text} in {result.figures.get('run_s', '?')} s")
         for verdict in result.failed():
             detail = escape(f"{verdict.check}: {verdict.summary} {verdict.evidence}")
             console.print(f"  [red]FAIL[/red] {detail}")
@@ -278,6 +292,9 @@ def run_command(args: argparse.Namespace) -> int:
         import orjson
 
         args.json.write_bytes(orjson.dumps([_as_json(r) for r in results], option=orjson.OPT_INDENT_2))
+    if args.junit:
+        args.junit.parent.mkdir(parents=True, exist_ok=True)
+        args.junit.write_bytes(junit_xml(results))
     failed = [r for r in results if not r.ok]
     for result in failed:
         console.print(f"rerun: {result.rerun()}")
@@ -312,6 +329,31 @@ def _summary(console: Any, results: list[ScenarioResult]) -> None:
             r.proxy_kind,
         )
     console.print(table)
+
+
+def junit_xml(results: list[ScenarioResult]) -> bytes:
+    """JUnit XML: one test case per scenario, failures carrying the failed checks and the rerun command."""
+    from xml.etree import ElementTree as ET
+
+    suite = ET.Element(
+        "testsuite",
+        name="tickstorm-chaos",
+        tests=str(len(results)),
+        failures=str(sum(1 for r in results if not r.ok and r.error is None)),
+        errors=str(sum(1 for r in results if r.error is not None)),
+    )
+    for r in results:
+        case = ET.SubElement(
+            suite, "testcase", classname="scenarios", name=r.name, time=str(r.figures.get("run_s", 0))
+        )
+        if r.error is not None:
+            ET.SubElement(case, "error", message=r.error).text = r.rerun()
+        elif not r.ok:
+            lines = [f"{v.check}: {v.summary} {v.evidence}" for v in r.failed()]
+            ET.SubElement(case, "failure", message=f"{len(lines)} checks failed").text = "\n".join(
+                [*lines, r.rerun()]
+            )
+    return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
 
 
 def _as_json(result: ScenarioResult) -> dict[str, Any]:

@@ -45,3 +45,21 @@ def test_bad_scenario_files_exit_2_with_one_line(tmp_path: Path, source: str, me
 def test_missing_file_exits_2(tmp_path: Path) -> None:
     proc = subprocess.run([*RUN, str(tmp_path / "nope.py")], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "no such scenario file" in proc.stderr
+
+
+def test_junit_report_names_failed_checks_and_the_rerun_command() -> None:
+    from xml.etree import ElementTree as ET
+
+    from harness.checks.verdict import Verdict
+    from harness.runner import ScenarioResult, junit_xml
+
+    good = ScenarioResult("a", "scenarios/a.py", 1, "embedded", verdicts=[Verdict("x", True, "fine")])
+    bad = ScenarioResult(
+        "b", "scenarios/b.py", 9, "embedded", verdicts=[Verdict("books exact", False, "1 differs")]
+    )
+    broken = ScenarioResult("c", "scenarios/c.py", 1, "?", error="TimeoutError: no subscribe")
+    suite = ET.fromstring(junit_xml([good, bad, broken]))
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("3", "1", "1")
+    failure = suite.find("testcase[@name='b']/failure")
+    assert failure is not None and "books exact: 1 differs" in (failure.text or "")
+    assert "tickstorm run scenarios/b.py --seed 9" in (failure.text or "")
