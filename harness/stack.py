@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import toxiproxy
-from toxiproxy.api import APIConsumer
 
 from feed.binance_spot.feed import BinanceSpotFeed
 from feed.config import FeedSettings
@@ -148,8 +147,3 @@ class Stack:
             await self.clear_toxics(role)
             await self.set_enabled(role, True)
         self.venue.clear_faults()
-
-
-def api_consumer_url() -> str:
-    """Where toxiproxy-python currently sends its requests (for reports)."""
-    return f"http://{APIConsumer.host}:{APIConsumer.port}"

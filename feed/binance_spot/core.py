@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from feed.binance_spot import codec
@@ -70,8 +70,6 @@ class _Book:
     stream: str  # the depth stream that feeds this book
     pending: bool = False  # a snapshot request is out
     retry_at_ns: int = 0
-    refetches: int = 0
-    ever_synced: bool = False
     band: tuple[str, str] | None = None  # lowest bid / highest ask price of the last snapshot synced from
     interrupted_at_ns: int | None = None  # its connection dropped then, and no diff has arrived since
     wanted: bool = False  # a snapshot is needed (requested again after failures until one syncs)
@@ -88,7 +86,6 @@ class CoreSettings:
     stale_factor: float = 10.0
     stale_floor_s: float = 1.0
     stale_ceiling_s: float = 60.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class FeedCore:
@@ -295,8 +292,6 @@ class FeedCore:
                     now_ns,
                 )
                 state.last_id = last_update_id
-            book.refetches = 0
-            book.ever_synced = True
             book.band = _band(bids, asks)
             self._deliver(
                 FeedEvent(
@@ -311,7 +306,6 @@ class FeedCore:
                 )
             )
         elif step is Step.REFETCH:
-            book.refetches += 1
             self._want_snapshot(book, now_ns)
         elif step is Step.GAP:
             self._book_invalid(symbol, book, "gap while applying buffered diffs", now_ns)

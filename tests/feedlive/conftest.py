@@ -111,3 +111,16 @@ def book_problems(venue: BinanceSpotVenue, feed: Any, symbol: str) -> list[str]:
         "asks": [lv for lv in asks if float(lv[0]) <= high],
     }
     return problems + diff_books(inside, mine_inside)
+
+
+async def wait_books_synced(feed: Any, symbols: list[str], timeout: float = 15.0) -> list[str]:
+    """Until every book is in sync (a quiet symbol's book is rebuilt some time after a reconnect).
+
+    Returns the symbols still out of sync when ``timeout`` ran out.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        unsynced = [s for s in symbols if feed.book(s) is None]
+        if not unsynced or asyncio.get_running_loop().time() > deadline:
+            return unsynced
+        await asyncio.sleep(0.1)

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.feedlive.conftest import book_problems, delivered_ids, events_of, quiesce, venue_and_feed
+from tests.feedlive.conftest import (
+    book_problems,
+    delivered_ids,
+    events_of,
+    quiesce,
+    venue_and_feed,
+    wait_books_synced,
+)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -67,8 +74,7 @@ async def test_200_symbols_through_an_outage_stay_within_venue_limits(tmp_path: 
         rest = [e.detail for e in venue.history.events if e.event == "rest"]
         assert not [r for r in rest if r["status"] in (418, 429)]
         assert sum(r["weight"] for r in rest) <= 6000
-        unsynced = [s for s in symbols if feed.book(s) is None]
-        assert unsynced == []
+        assert await wait_books_synced(feed, symbols) == []
         wrong = {s: p for s in symbols if (p := book_problems(venue, feed, s.upper()))}
         assert wrong == {}
         for symbol in symbols:
