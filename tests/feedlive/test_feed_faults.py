@@ -178,15 +178,16 @@ async def test_sequence_gap_is_reported_and_the_book_resyncs(tmp_path: Path) -> 
 
 
 async def test_silent_stream_goes_stale_then_fresh_and_others_stay_fresh(tmp_path: Path) -> None:
-    feed_cfg = {**FAST, "stale_floor_s": 0.3, "stale_factor": 5.0}
+    # Floor 0.6 s: well above any quiet spell of the other streams at x20, well below the 2.5 s silence.
+    feed_cfg = {**FAST, "stale_floor_s": 0.6, "stale_factor": 5.0}
     async with venue_and_feed(tmp_path, "spot-btcusdt", [SYMBOL], ALL, feed=feed_cfg) as (
         venue,
         _feed,
         events,
     ):
         await run_for(venue, 1.0)
-        venue.add_fault("silence", stream=TICKER, duration_s=1.5)
-        await asyncio.sleep(2.5)
+        venue.add_fault("silence", stream=TICKER, duration_s=2.5)
+        await asyncio.sleep(3.5)
         before_stall = list(events)  # the stall below silences every stream; judge staleness before it
         await quiesce(venue, events)
         stale = events_of(before_stall, "stale")
