@@ -85,7 +85,7 @@ def proxy_down(proxy: str) -> Action:
     async def run(stack: Stack) -> None:
         await stack.set_enabled(proxy, False)
 
-    return Action(f"{proxy}:down", run, fault=f"{proxy}:down")
+    return Action(f"{proxy}-down", run, fault=f"{proxy}-down")  # not "ws:...": clear("ws") must not heal it
 
 
 def proxy_up(proxy: str) -> Action:
@@ -94,7 +94,7 @@ def proxy_up(proxy: str) -> Action:
     async def run(stack: Stack) -> None:
         await stack.set_enabled(proxy, True)
 
-    return Action(f"{proxy}:up", run, heals=f"{proxy}:down")
+    return Action(f"{proxy}-up", run, heals=f"{proxy}-down")
 
 
 def venue_fault(kind: str, stream: str, **params: Any) -> Action:
