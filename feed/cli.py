@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,8 +31,27 @@ def register(subparsers: Any) -> None:
     feed.add_argument(
         "--metrics-port", type=int, help="serve Prometheus metrics on this loopback port (0: any)"
     )
+    feed.add_argument(
+        "--serve-port",
+        type=int,
+        help="run the downstream WebSocket server for consumers on this port (0: any; docs/downstream.md)",
+    )
+    feed.add_argument(
+        "--serve-http-port", type=int, help="port of the downstream HTTP API while serving (default 0: any)"
+    )
     feed.add_argument("--dlq", type=Path, help="dead letter queue SQLite file")
     feed.add_argument("--jsonl", type=Path, help="write every delivered event as one JSON object per line")
+    feed.add_argument(
+        "--resume",
+        action="store_true",
+        default=None,
+        help="continue from the --jsonl journal of an earlier run (after a crash) instead of starting over",
+    )
+    feed.add_argument(
+        "--state-out",
+        type=Path,
+        help="write the feed's state (books, sync, counters) as JSON here on SIGUSR1 and on stop",
+    )
     feed.add_argument(
         "--static",
         type=Path,
@@ -68,8 +89,11 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "ws_url": args.ws_url,
         "rest_url": args.rest_url,
         "metrics_port": args.metrics_port,
+        "serve_port": args.serve_port,
+        "serve_http_port": args.serve_http_port,
         "dlq_path": args.dlq,
         "jsonl": args.jsonl,
+        "resume": args.resume,
     }
 
 
@@ -85,9 +109,20 @@ def run_feed(args: argparse.Namespace) -> int:
         print(f"tickstorm feed: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
     from feed.binance_spot.feed import BinanceSpotFeed
+    from feed.state_file import feed_state, write_state
     from harness.service import run_service
 
+    dumps = 0
+
+    def dump_state(running: BinanceSpotFeed) -> None:
+        nonlocal dumps
+        if args.state_out is not None:
+            dumps += 1
+            write_state(args.state_out, feed_state(running, sequence=dumps))
+
     def ready(running: BinanceSpotFeed) -> dict[str, Any]:
+        if args.state_out is not None:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_state, running)
         return {
             "event": "ready",
             "venue": "binance-spot",
@@ -100,9 +135,32 @@ def run_feed(args: argparse.Namespace) -> int:
         }
 
     def on_stop(running: BinanceSpotFeed) -> None:
+        dump_state(running)
         print(orjson.dumps({"event": "stopped", **running.stats()}).decode(), file=sys.stderr)
 
+    if settings.serve_port is not None:
+        return _run_served(settings, ready, on_stop, use_uvloop=not args.no_uvloop)
     return run_service(BinanceSpotFeed(settings), ready, use_uvloop=not args.no_uvloop, on_stop=on_stop)
+
+
+def _run_served(settings: Any, ready: Any, on_stop: Any, *, use_uvloop: bool) -> int:
+    """The feed with its downstream WebSocket server and HTTP API (the ready line adds their URLs)."""
+    from feed.binance_spot.feed import BinanceSpotFeed
+    from feed.downstream.server import DownstreamOptions
+    from feed.downstream.service import ServedFeed
+    from harness.service import run_service
+
+    def served_ready(served: ServedFeed) -> dict[str, Any]:
+        return {**ready(served.feed), **served.urls()}
+
+    def served_stop(served: ServedFeed) -> None:
+        print(
+            orjson.dumps({"event": "downstream_stopped", **served.server.stats()}).decode(), file=sys.stderr
+        )
+        on_stop(served.feed)
+
+    served = ServedFeed(BinanceSpotFeed(settings), DownstreamOptions.from_settings(settings))
+    return run_service(served, served_ready, use_uvloop=use_uvloop, on_stop=served_stop)
 
 
 def _run_static(args: argparse.Namespace) -> int:

@@ -207,6 +207,56 @@ class FeedSettings(BaseSettings):
     jsonl: Path | None = Field(
         default=None, description="Write one JSON object per delivered event to this file."
     )
+    # -- downstream server (feed/downstream, docs/downstream.md) -------------------------------------------
+    serve_host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="Address the downstream WebSocket and HTTP servers bind to.",
+    )
+    serve_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of the downstream WebSocket server (0: any free port); unset disables it.",
+    )
+    serve_http_port: int | None = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port of the downstream HTTP API while serving (0: any free port); unset disables it.",
+    )
+    serve_queue_capacity: int = Field(
+        default=10_000, ge=1, description="Events queued per downstream consumer before its policy acts."
+    )
+    serve_slow_policy: Literal["drop_oldest", "disconnect"] = Field(
+        default="drop_oldest",
+        description="Full consumer queue: drop_oldest (gap events) or disconnect after serve_slow_grace_s.",
+    )
+    serve_slow_grace_s: float = Field(
+        default=5.0, gt=0, description="Seconds a consumer queue may stay full before 'disconnect' acts."
+    )
+    serve_max_batch: int = Field(
+        default=500, ge=1, description="Most events in one WebSocket message to a consumer."
+    )
+    serve_send_buffer_bytes: int | None = Field(
+        default=262_144,
+        ge=4096,
+        description="Kernel send buffer (SO_SNDBUF) per consumer socket; unset keeps the OS default.",
+    )
+    debug_retain_events: bool = Field(
+        default=False,
+        description=(
+            "Testing only: keep every delivered event in memory forever (a deliberate leak that the soak "
+            "scenario's memory check must catch). Never set it in production."
+        ),
+    )
+    resume: bool = Field(
+        default=False,
+        description=(
+            "Continue from the jsonl journal of an earlier run (after a crash): append to it and start each "
+            "stream after its last delivered id, so missed ids are backfilled or reported as gaps."
+        ),
+    )
 
     # -- validators -------------------------------------------------------------------------------------
 
@@ -308,6 +358,13 @@ class FeedSettings(BaseSettings):
     @field_validator("dlq_path", "jsonl", "metrics_port", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "null"):
+            return None
+        return value
+
+    @field_validator("serve_port", "serve_http_port", "serve_send_buffer_bytes", mode="before")
+    @classmethod
+    def _serve_empty_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() in ("", "none", "null"):
             return None
         return value

@@ -2,18 +2,33 @@
 
 Attributes are named after the metric without the ``tickstorm_feed_`` prefix and ``_total`` suffix, e.g.
 ``metrics.messages.labels("trade").inc()`` or ``metrics.exchange_to_receive.observe(0.002)``.
+Per-stream staleness and buffer fill are read from the running feed when scraped
+(:meth:`FeedMetrics.set_state_source`), so the event loop pays nothing for them.
 :meth:`FeedMetrics.serve` exposes ``/metrics`` on a loopback port; everything else is pure bookkeeping.
+docs/metrics.md lists every exported family (tests/observability keeps it in step with this module).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, start_http_server
-from prometheus_client.core import HistogramMetricFamily
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+    start_http_server,
+)
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
@@ -41,6 +56,47 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     10.0,
 )
 """Histogram buckets in seconds: 10 µs .. 10 s, 1-2.5-5 steps per decade."""
+
+BUFFER_KINDS: tuple[str, ...] = ("subscriber", "book_diffs", "reorder_hold")
+"""Values of the ``buffer`` label: subscribers' queues, diffs held for a book resync, trades held back
+while a hole in the ids is reordered or backfilled."""
+
+DROPPING_BUFFERS: tuple[str, ...] = ("subscriber", "book_diffs")
+"""Buffer kinds that drop events when full (an overflowing reorder hold declares its hole lost instead)."""
+
+REASON_KINDS: tuple[tuple[str, str], ...] = (
+    # (reason prefix as written by the codec/core, bounded label value)
+    ("malformed JSON", "malformed_json"),
+    ("expected a JSON object", "not_an_object"),
+    ("invalid combined-stream frame", "invalid_frame"),
+    ("unknown stream", "unknown_stream"),
+    ("unsupported stream kind", "unsupported_kind"),
+    ("data for a stream the feed did not subscribe", "unsubscribed_stream"),
+    ("invalid serverShutdown", "invalid_control"),
+    ("invalid error reply", "invalid_control"),
+    ("control reply id", "invalid_control"),
+    ("unrecognised message", "unrecognised_message"),
+    ("invalid ", "invalid_payload"),  # "invalid <kind> payload: ..." (kept last: the shortest prefix)
+)
+"""Rejection reasons mapped to the bounded ``reason_kind`` label (venue text never becomes a label)."""
+
+
+def reason_kind(reason: str) -> str:
+    """The bounded ``reason_kind`` label value of a rejection reason (``other`` when unknown)."""
+    for prefix, kind in REASON_KINDS:
+        if reason.startswith(prefix):
+            return kind
+    return "other"
+
+
+def _version() -> str:
+    try:
+        return metadata.version("tickstorm")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+log = logging.getLogger(__name__)
 
 
 class FastHistogram(Collector):
@@ -80,36 +136,158 @@ class FastHistogram(Collector):
         yield family
 
 
-class FeedMetrics:
-    """Counters, gauges and latency histograms of one feed."""
+@dataclass(frozen=True)
+class StreamState:
+    """One subscribed stream as the feed sees it at scrape time."""
+
+    symbol: str  # lower case, as configured (``btcusdt``)
+    stream: str  # the stream type after the symbol (``trade``, ``depth@100ms``, ``kline_1m``)
+    stale: bool
+    last_message_unix_s: float  # wall-clock time of its last message (or of its subscription)
+    stale_threshold_s: float  # silence longer than this makes it stale (adapts to its message rate)
+
+
+@dataclass(frozen=True)
+class BufferState:
+    """The fullest buffer of one kind: events it holds and its capacity."""
+
+    buffer: str  # one of BUFFER_KINDS
+    depth: int
+    capacity: int
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What the scrape-time collector reads from the running feed."""
+
+    streams: Sequence[StreamState] = ()
+    buffers: Sequence[BufferState] = field(default_factory=tuple)
+
+
+StateSource = Callable[[], FeedState]
+
+
+class _StateCollector(Collector):
+    """Per-stream staleness and buffer fill, read from the feed when Prometheus scrapes."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.source: StateSource | None = None
+
+    def _read(self) -> FeedState:
+        source = self.source
+        if source is None:
+            return FeedState()
+        for _ in range(3):  # the event loop may resize a dict while this (HTTP) thread reads it
+            try:
+                return source()
+            except RuntimeError:
+                continue
+        log.warning("feed state changed during three scrapes in a row; per-stream metrics skipped")
+        return FeedState()
+
+    def collect(self) -> Iterator[Metric]:
+        """The per-stream and buffer families (always present, possibly without samples)."""
+        state = self._read()
+        stream_labels = ["symbol", "stream"]
+        stale = GaugeMetricFamily(
+            PREFIX + "stream_stale",
+            "1 while the stream is stale (silent for longer than its threshold), else 0.",
+            labels=stream_labels,
+        )
+        last = GaugeMetricFamily(
+            PREFIX + "stream_last_message_timestamp_seconds",
+            "Unix time of the stream's last message (its subscription time before the first one).",
+            labels=stream_labels,
+        )
+        threshold = GaugeMetricFamily(
+            PREFIX + "stream_stale_threshold_seconds",
+            "Silence after which the stream counts as stale (adapts to its own message rate).",
+            labels=stream_labels,
+        )
+        for s in state.streams:
+            labels = [s.symbol, s.stream]
+            stale.add_metric(labels, 1.0 if s.stale else 0.0)
+            last.add_metric(labels, s.last_message_unix_s)
+            threshold.add_metric(labels, s.stale_threshold_s)
+        depth = GaugeMetricFamily(
+            PREFIX + "buffer_depth",
+            "Events held by the fullest buffer of each kind.",
+            labels=["buffer"],
+        )
+        capacity = GaugeMetricFamily(
+            PREFIX + "buffer_capacity",
+            "Capacity in events of the fullest buffer of each kind (drops start beyond it).",
+            labels=["buffer"],
+        )
+        for b in state.buffers:
+            depth.add_metric([b.buffer], float(b.depth))
+            capacity.add_metric([b.buffer], float(b.capacity))
+        yield from (stale, last, threshold, depth, capacity)
+
+
+class _Registry(CollectorRegistry):
+    """A registry that leaves out counters' ``_created`` samples.
+
+    prometheus-client adds a ``<name>_created`` series (creation time) to every counter child; Prometheus
+    stores it as one more metric per counter, no query of ours reads it, and docs/metrics.md would have to
+    list it 17 times. Filtering here keeps the global ``disable_created_metrics()`` switch untouched.
+    """
+
+    def collect(self) -> Iterator[Metric]:
+        """Every metric, without ``_created`` samples."""
+        for metric in super().collect():
+            if metric.type == "counter":
+                metric.samples = [s for s in metric.samples if not s.name.endswith("_created")]
+            yield metric
+
+
+class FeedMetrics:
+    """Counters, gauges and latency histograms of one feed, plus the process's own metrics."""
+
+    def __init__(self, venue: str = "binance-spot") -> None:
+        self.registry: CollectorRegistry = _Registry(auto_describe=True)
         reg = self.registry
 
         def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
             return Counter(PREFIX + name, doc, labelnames=labels, registry=reg)
+
+        self.build_info = Gauge(
+            PREFIX + "build_info",
+            "Always 1; labels say which venue this feed ingests and the tickstorm version.",
+            labelnames=("venue", "version"),
+            registry=reg,
+        )
+        self.build_info.labels(venue, _version()).set(1)
 
         self.messages = counter("messages_total", "Messages received, by stream kind.", ("stream_kind",))
         self.bytes = counter("bytes_total", "Payload bytes received.")
         self.decode_errors = counter(
             "decode_errors_total", "Frames that could not be decoded, by reason kind.", ("reason_kind",)
         )
-        self.reconnects = counter("reconnects_total", "Connections re-established after a loss.")
+        self.reconnects = counter(
+            "reconnects_total", "Connections lost (closed or declared dead) and then re-established."
+        )
         self.connection_attempts = counter("connection_attempts_total", "WebSocket connection attempts.")
         self.gaps = counter("gaps_total", "Gaps reported to subscribers, by stream kind.", ("stream_kind",))
         self.lost_ids = counter(
             "lost_ids_total", "Venue ids reported lost (never delivered), by stream kind.", ("stream_kind",)
         )
         self.resyncs = counter("resyncs_total", "Order book resynchronisations.")
-        self.backfilled = counter("backfilled_total", "Events delivered from REST backfill.")
+        self.backfilled_events = counter("backfilled_events_total", "Events delivered from REST backfill.")
         self.duplicates_dropped = counter("duplicates_dropped_total", "Duplicate events dropped.")
-        self.buffer_dropped = counter("buffer_dropped_total", "Events dropped by a buffer's overflow policy.")
+        self.buffer_dropped_events = counter(
+            "buffer_dropped_events_total",
+            "Events dropped by a buffer's overflow policy, by buffer kind.",
+            ("buffer",),
+        )
         self.rest_weight_used = counter("rest_weight_used_total", "REST request weight spent.")
-        self.dlq = counter("dlq_total", "Frames written to the dead letter queue.")
+        self.dlq_frames = counter(
+            "dlq_frames_total", "Frames rejected into the dead letter queue (counted with or without a file)."
+        )
+        for kind in DROPPING_BUFFERS:  # exported from the start: increase() needs the zero
+            self.buffer_dropped_events.labels(kind)
 
         self.stale_streams = Gauge(PREFIX + "stale_streams", "Streams currently stale.", registry=reg)
-        self.buffer_depth = Gauge(PREFIX + "buffer_depth", "Events currently buffered.", registry=reg)
         self.connections_open = Gauge(
             PREFIX + "connections_open", "WebSocket connections open.", registry=reg
         )
@@ -123,8 +301,24 @@ class FeedMetrics:
         )
         reg.register(self.exchange_to_receive)
         reg.register(self.receive_to_delivery)
+        self._state = _StateCollector()
+        reg.register(self._state)
+
+        # The process's memory, CPU and file descriptors, Python's version and GC (process_*, python_*).
+        ProcessCollector(registry=reg)
+        PlatformCollector(registry=reg)
+        GCCollector(registry=reg)
+
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
+
+    def set_state_source(self, source: StateSource | None) -> None:
+        """Read per-stream staleness and buffer fill from ``source()`` at each scrape (None: none).
+
+        ``source`` runs on the HTTP server's thread: it must only read (a ``RuntimeError`` from a dict
+        resized meanwhile is retried).
+        """
+        self._state.source = source
 
     def render(self) -> bytes:
         """The Prometheus text exposition of this registry."""

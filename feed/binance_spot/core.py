@@ -20,7 +20,7 @@ from typing import Any
 from feed.binance_spot import codec
 from feed.binance_spot.book_sync import BookSync, Step
 from feed.events import FeedEvent
-from feed.metrics import FeedMetrics
+from feed.metrics import FeedMetrics, reason_kind
 from feed.sequencer import Deliver, Duplicate, IdSequencer, Lost, Missing
 from feed.staleness import StalenessTracker
 
@@ -117,6 +117,7 @@ class FeedCore:
         self.rejected = 0
         self.duplicates = 0
         self.lost_ids = 0
+        self.buffer_high_water = 0  # most events ever held at once by one buffer (diffs or reordering)
         self._bytes = 0  # hot-path counts, moved into the Prometheus counters by flush_metrics()
         self._kind_counts: dict[str, int] = {}
 
@@ -193,8 +194,8 @@ class FeedCore:
     def _reject(self, rejected: codec.Rejected) -> None:
         self.rejected += 1
         if self.metrics is not None:
-            self.metrics.decode_errors.labels(rejected.reason.split(":", 1)[0][:40]).inc()
-            self.metrics.dlq.inc()
+            self.metrics.decode_errors.labels(reason_kind(rejected.reason)).inc()
+            self.metrics.dlq_frames.inc()
         if self._dead_letter is not None:
             self._dead_letter(rejected.raw, rejected.stream, rejected.reason)
 
@@ -237,10 +238,12 @@ class FeedCore:
     def _bound_diff_buffer(self, book: _Book) -> None:
         buffer = book.sync.buffer
         excess = len(buffer) - self.settings.diff_buffer_capacity
+        if len(buffer) > self.buffer_high_water:
+            self.buffer_high_water = min(len(buffer), self.settings.diff_buffer_capacity)
         if excess > 0:
             del buffer[:excess]  # older than any snapshot we can still get: dropping them loses nothing
             if self.metrics is not None:
-                self.metrics.buffer_dropped.inc(excess)
+                self.metrics.buffer_dropped_events.labels("book_diffs").inc(excess)
 
     def _want_snapshot(self, book: _Book, now_ns: int) -> None:
         book.wanted = True
@@ -324,7 +327,10 @@ class FeedCore:
     def _on_sequenced(self, state: _Stream, ev: codec.Trade | codec.AggTrade, recv_ns: int) -> None:
         assert state.sequencer is not None
         ident = ev.t if isinstance(ev, codec.Trade) else ev.a
-        self._apply_outputs(state, state.sequencer.offer(ident, ev, recv_ns), recv_ns)
+        outputs = state.sequencer.offer(ident, ev, recv_ns)
+        if state.sequencer.held > self.buffer_high_water:
+            self.buffer_high_water = state.sequencer.held
+        self._apply_outputs(state, outputs, recv_ns)
 
     def _apply_outputs(self, state: _Stream, outputs: list[Any], recv_ns: int) -> None:
         for out in outputs:
@@ -345,7 +351,7 @@ class FeedCore:
                     )
                 )
                 if out.backfilled and self.metrics is not None:
-                    self.metrics.backfilled.inc()
+                    self.metrics.backfilled_events.inc()
             elif isinstance(out, Duplicate):
                 self._duplicate()
             elif isinstance(out, Missing):
@@ -370,6 +376,22 @@ class FeedCore:
         if state is None or state.sequencer is None:
             return
         self._apply_outputs(state, state.sequencer.abandon(), now_ns)
+
+    def resume(self, last_ids: dict[str, int]) -> None:
+        """Continue from ids delivered by an earlier run of the feed (a restart after a crash).
+
+        Each watched stream starts from its last delivered (or declared lost) id, as if its connection had
+        dropped: trade ids missed while the feed was down are backfilled over REST, depth's continuity check
+        reports the skipped updates as a gap, bookTicker/kline report the skipped range.
+        """
+        for name, last_id in last_ids.items():
+            state = self.streams.get(name)
+            if state is None:
+                continue
+            state.last_id = last_id
+            state.interrupted = True
+            if state.sequencer is not None:
+                state.sequencer.last_id = last_id
 
     # -- de-duplicated only ----------------------------------------------------------------------------
 

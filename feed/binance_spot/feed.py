@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from feed import journal
 from feed.binance_spot import codec
 from feed.binance_spot.book_sync import OrderBook
 from feed.binance_spot.connection import ConnectionOptions
@@ -26,7 +27,7 @@ from feed.config import FeedSettings
 from feed.dlq import DeadLetterQueue
 from feed.events import FeedEvent, to_json_line
 from feed.limits import AttemptBudget, WeightBudget
-from feed.metrics import FeedMetrics
+from feed.metrics import BufferState, FeedMetrics, FeedState, StreamState
 
 TICK_MAX_S = 0.1
 RESUBSCRIBE_BASE_S = 1.0
@@ -36,11 +37,16 @@ class Subscription:
     """An async iterator of events with a bounded buffer; events dropped by its policy become a gap event."""
 
     def __init__(
-        self, capacity: int, policy: OverflowPolicy, on_close: Callable[[Subscription], None]
+        self,
+        capacity: int,
+        policy: OverflowPolicy,
+        on_close: Callable[[Subscription], None],
+        on_drop: Callable[[], None] | None = None,
     ) -> None:
         self._buffer: BoundedBuffer[FeedEvent] = BoundedBuffer(capacity, policy)
         self._ready = asyncio.Event()
         self._on_close = on_close
+        self._on_drop = on_drop
         self._unreported_drops = 0
         self.closed = False
 
@@ -53,6 +59,8 @@ class Subscription:
         """Called by the feed for every event."""
         if self._buffer.push(event) is not None:
             self._unreported_drops += 1
+            if self._on_drop is not None:
+                self._on_drop()
         self._ready.set()
 
     def __aiter__(self) -> AsyncIterator[FeedEvent]:
@@ -141,6 +149,9 @@ class BinanceSpotFeed:
         )
         self._subscriptions: list[Subscription] = []
         self._callbacks: list[Callable[[FeedEvent], None]] = []
+        self.retained: list[FeedEvent] = []
+        if settings.debug_retain_events:  # a deliberate leak for testing the memory check
+            self._callbacks.append(self.retained.append)
         self._jsonl: IO[bytes] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ticker: asyncio.Task[None] | None = None
@@ -150,6 +161,7 @@ class BinanceSpotFeed:
         self._resubscribe_tries: dict[tuple[str, ...], int] = {}
         self.metrics_port: int | None = None
         self.delivered = 0
+        self.metrics.set_state_source(self._metrics_state)
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -167,14 +179,22 @@ class BinanceSpotFeed:
         s = self.settings
         if self._own_dlq and s.dlq_path is not None:
             self.dlq = DeadLetterQueue(s.dlq_path)
+        resume_from: dict[str, int] = {}
         if s.jsonl is not None:
-            Path(s.jsonl).parent.mkdir(parents=True, exist_ok=True)
-            self._jsonl = Path(s.jsonl).open("wb")  # noqa: SIM115, ASYNC230 (once at start; closed in stop())
+            journal_path = Path(s.jsonl)
+            journal_path.parent.mkdir(parents=True, exist_ok=True)
+            if s.resume:
+                journal.truncate_torn_tail(journal_path)
+                resume_from = journal.last_ids(journal_path)
+            # once at start; closed in stop()
+            self._jsonl = journal_path.open("ab" if s.resume else "wb")  # noqa: ASYNC230
         if s.metrics_port is not None:
             self.metrics_port = self.metrics.serve(s.metrics_host, s.metrics_port)
         await self.rest.start()
         streams = s.stream_names()
         self.core.watch(streams, time.monotonic_ns())
+        if resume_from:
+            self.core.resume(resume_from)
         await self.pool.add(streams)
         self._ticker = asyncio.create_task(self._tick_loop(), name="feed-ticker")
 
@@ -208,6 +228,7 @@ class BinanceSpotFeed:
             capacity or self.settings.buffer_capacity,
             policy or OverflowPolicy(self.settings.overflow_policy),
             self._subscriptions.remove,
+            self.metrics.buffer_dropped_events.labels("subscriber").inc,
         )
         self._subscriptions.append(sub)
         return sub
@@ -258,6 +279,8 @@ class BinanceSpotFeed:
             "rest_requests": self.rest.requests,
             "rest_throttled": self.rest.throttled,
             "resyncs": sum(b.sync.resyncs for b in self.core.books.values()),
+            "buffer_high_water": self.core.buffer_high_water,
+            "buffer_capacity": self.settings.buffer_capacity,
         }
 
     # -- data path -----------------------------------------------------------------------------------
@@ -317,10 +340,11 @@ class BinanceSpotFeed:
                 self.metrics.connections_open.inc()
             elif state == "connect_failed":
                 self.metrics.connection_attempts.inc()
-            elif state in ("disconnected", "dead_peer"):
-                if state == "disconnected":
-                    self.metrics.connections_open.dec()
+            elif state == "disconnected":  # a dead peer is aborted and then reported disconnected too
+                self.metrics.connections_open.dec()
                 self.metrics.reconnects.inc()
+            elif state == "rotated":  # the replacement counted as connected; the old one is closed
+                self.metrics.connections_open.dec()
         self.core.connection_event(state, time.monotonic_ns(), **detail)
 
     # -- requests from the core (REST) ---------------------------------------------------------------
@@ -378,7 +402,43 @@ class BinanceSpotFeed:
                 self.dlq.flush()
             if self._jsonl is not None:
                 self._jsonl.flush()
-            self.metrics.buffer_depth.set(sum(len(s._buffer) for s in self._subscriptions))
+
+    def _metrics_state(self) -> FeedState:
+        """Per-stream staleness and the fullest buffer of each kind, for a metrics scrape.
+
+        Runs on the metrics server's thread: it only reads (copies of) the core's containers.
+        """
+        core, tracker = self.core, self.core.staleness
+        mono_to_wall_s = time.time() - time.monotonic()
+        streams: list[StreamState] = []
+        for name in list(core.streams):
+            try:
+                last_ns, threshold_ns = tracker.last_message_ns(name), tracker.threshold_ns(name)
+            except KeyError:  # unwatched meanwhile
+                continue
+            symbol, _, stream = name.partition("@")
+            streams.append(
+                StreamState(
+                    symbol, stream, tracker.is_stale(name), last_ns / 1e9 + mono_to_wall_s, threshold_ns / 1e9
+                )
+            )
+        subscribers = [(len(s._buffer), s._buffer.capacity) for s in list(self._subscriptions)]
+        diffs = [(len(b.sync.buffer), core.settings.diff_buffer_capacity) for b in list(core.books.values())]
+        held = [
+            (s.sequencer.held, s.sequencer.max_held)
+            for s in list(core.streams.values())
+            if s.sequencer is not None
+        ]
+        default = {
+            "subscriber": self.settings.buffer_capacity,
+            "book_diffs": core.settings.diff_buffer_capacity,
+            "reorder_hold": core.settings.max_held,
+        }
+        buffers = []
+        for kind, fills in (("subscriber", subscribers), ("book_diffs", diffs), ("reorder_hold", held)):
+            depth, capacity = max(fills, key=lambda f: f[0] / f[1], default=(0, default[kind]))
+            buffers.append(BufferState(kind, depth, capacity))
+        return FeedState(streams, buffers)
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)

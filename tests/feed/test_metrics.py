@@ -19,13 +19,13 @@ COUNTERS = [
     "tickstorm_feed_gaps_total",
     "tickstorm_feed_lost_ids_total",
     "tickstorm_feed_resyncs_total",
-    "tickstorm_feed_backfilled_total",
+    "tickstorm_feed_backfilled_events_total",
     "tickstorm_feed_duplicates_dropped_total",
-    "tickstorm_feed_buffer_dropped_total",
+    "tickstorm_feed_buffer_dropped_events_total",
     "tickstorm_feed_rest_weight_used_total",
-    "tickstorm_feed_dlq_total",
+    "tickstorm_feed_dlq_frames_total",
 ]
-GAUGES = ["tickstorm_feed_stale_streams", "tickstorm_feed_buffer_depth", "tickstorm_feed_connections_open"]
+GAUGES = ["tickstorm_feed_stale_streams", "tickstorm_feed_connections_open", "tickstorm_feed_build_info"]
 HISTOGRAMS = ["tickstorm_feed_exchange_to_receive_seconds", "tickstorm_feed_receive_to_delivery_seconds"]
 
 
@@ -60,7 +60,6 @@ def test_values_and_labels() -> None:
     metrics.decode_errors.labels(reason_kind="invalid_json").inc()
     metrics.lost_ids.labels("aggTrade").inc(7)
     metrics.stale_streams.set(2)
-    metrics.buffer_depth.inc(10)
     metrics.connections_open.set(4)
     metrics.exchange_to_receive.observe(0.0002)
     metrics.receive_to_delivery.observe(0.00003)
@@ -71,7 +70,6 @@ def test_values_and_labels() -> None:
     assert got[("tickstorm_feed_decode_errors_total", (("reason_kind", "invalid_json"),))] == 1
     assert got[("tickstorm_feed_lost_ids_total", (("stream_kind", "aggTrade"),))] == 7
     assert got[("tickstorm_feed_stale_streams", ())] == 2
-    assert got[("tickstorm_feed_buffer_depth", ())] == 10
     assert got[("tickstorm_feed_connections_open", ())] == 4
     e2r = "tickstorm_feed_exchange_to_receive_seconds_bucket"
     assert got[(e2r, (("le", "0.0001"),))] == 0 and got[(e2r, (("le", "0.00025"),))] == 1

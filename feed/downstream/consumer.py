@@ -1,0 +1,261 @@
+"""One downstream consumer: a bounded queue in front of its socket, and the slow-consumer policy.
+
+Events reach a consumer as shared, already-encoded bytes. While its socket keeps up (queue empty, no
+back-pressure) they are written at once; otherwise they wait in the consumer's queue, which holds at most
+``capacity`` events. When the queue is full the oldest event is dropped and accounted per stream, and the
+next message the consumer receives starts with one ``gap`` event per stream carrying the dropped id range
+and count (exact: nothing of that stream is written in between). With the ``disconnect`` policy a
+consumer whose queue stays full for ``grace_s`` seconds is also closed (code 1008). Other consumers and
+the feed never wait for a slow one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+from feed.downstream.metrics import DownstreamMetrics
+from feed.downstream.protocol import encode
+
+log = logging.getLogger(__name__)
+
+Entry = tuple[bytes, str | None, int | None, int | None]
+"""(encoded message, stream, venue id, venue event time ms); stream None marks a control message (a
+reply or a snapshot), which is never dropped."""
+
+MAX_PENDING_CONTROL = 256
+SLOW_CLOSE_CODE = 1008
+GAP_REASON = "consumer queue overflow"
+
+
+class SlowConsumerPolicy(enum.StrEnum):
+    """What a full consumer queue does (a ``str`` enum: the values are the config spellings)."""
+
+    DROP_OLDEST = "drop_oldest"
+    """Drop the oldest queued event and report it in a gap event; never disconnect."""
+    DISCONNECT = "disconnect"
+    """Drop oldest as above, and close the consumer once its queue has stayed full for ``grace_s``."""
+
+
+class Sink(Protocol):
+    """Where a consumer's messages go (a WebSocket connection; a list in unit tests)."""
+
+    @property
+    def open(self) -> bool:
+        """Whether messages can still be written."""
+
+    def writable(self) -> bool:
+        """Open and not applying back-pressure (a write now would not grow an already full buffer)."""
+
+    def write(self, payload: bytes) -> None:
+        """Write one message (synchronously, into the transport's buffer)."""
+
+    async def drain(self) -> None:
+        """Wait until the transport's buffer is below its low-water mark (or the connection is lost)."""
+
+    def close(self, code: int, reason: str) -> None:
+        """Start closing the connection."""
+
+
+class Consumer:
+    """A connected consumer's queue, writer task and drop accounting."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        capacity: int,
+        policy: SlowConsumerPolicy = SlowConsumerPolicy.DROP_OLDEST,
+        grace_s: float = 5.0,
+        max_batch: int = 500,
+        metrics: DownstreamMetrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        name: str = "",
+    ) -> None:
+        if capacity < 1 or max_batch < 1:
+            raise ValueError("capacity and max_batch must be >= 1")
+        self.sink = sink
+        self.capacity = capacity
+        self.policy = SlowConsumerPolicy(policy)
+        self.grace_s = grace_s
+        self.max_batch = max_batch
+        self.metrics = metrics or DownstreamMetrics()
+        self.name = name
+        self._clock = clock
+        self._wall = wall
+        self._queue: deque[Entry] = deque()
+        self._data = 0  # droppable entries in the queue
+        self._control = 0
+        self._gaps: dict[str, list[int | None]] = {}  # stream -> [first id, last id, count]
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.full_since: float | None = None
+        self.closed = False
+        self.close_reason: str | None = None
+        self.sent = 0
+        """Events written to the socket."""
+        self.dropped = 0
+        """Events dropped by the overflow policy (every one reported in a gap event)."""
+        self.high_water = 0
+        """Most events ever queued at once."""
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the writer task (needs a running event loop)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._writer(), name=f"downstream-writer-{self.name}")
+
+    async def stop(self) -> None:
+        """Stop the writer task; queued events are discarded."""
+        self.closed = True
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def disconnect(self, reason: str) -> None:
+        """Close the consumer's connection (slow-consumer policy, or a misbehaving client)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason
+        self._queue.clear()
+        self._data = self._control = 0
+        self._wake.set()
+        self.sink.close(SLOW_CLOSE_CODE, reason[:120])
+
+    @property
+    def queued(self) -> int:
+        """Events (not control messages) waiting in the queue."""
+        return self._data
+
+    # -- input -----------------------------------------------------------------------------------------
+
+    def deliver(self, entries: list[Entry]) -> None:
+        """Hand over events/messages in order: written now when the socket keeps up, else queued."""
+        if self.closed:
+            return
+        if not self._queue and self.sink.writable():
+            self._write(entries)
+            return
+        for entry in entries:
+            self._enqueue(entry)
+        self._wake.set()
+
+    def send_control(self, message: bytes) -> None:
+        """Queue a reply or snapshot behind what is already queued (never dropped)."""
+        self.deliver([(message, None, None, None)])
+
+    def _enqueue(self, entry: Entry) -> None:
+        self._queue.append(entry)
+        if entry[1] is None:
+            self._control += 1
+            if self._control > MAX_PENDING_CONTROL:
+                self.disconnect(f"more than {MAX_PENDING_CONTROL} replies pending: the client does not read")
+            return
+        self._data += 1
+        if self._data > self.high_water:
+            self.high_water = self._data
+        if self._data > self.capacity:
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        queue = self._queue
+        held: list[Entry] = []
+        victim = queue.popleft()
+        while victim[1] is None:  # control messages are kept, in order
+            held.append(victim)
+            victim = queue.popleft()
+        if held:
+            queue.extendleft(reversed(held))
+        self._data -= 1
+        self.dropped += 1
+        self.metrics.events_dropped += 1
+        stream, ident = victim[1] or "", victim[2]
+        gap = self._gaps.get(stream)
+        if gap is None:
+            self._gaps[stream] = [ident, ident, 1]
+        else:
+            if gap[0] is None:
+                gap[0] = ident
+            if ident is not None:
+                gap[1] = ident
+            gap[2] = (gap[2] or 0) + 1
+        now = self._clock()
+        if self.full_since is None:
+            self.full_since = now
+        elif self.policy is SlowConsumerPolicy.DISCONNECT and now - self.full_since >= self.grace_s:
+            self.metrics.slow_disconnects += 1
+            self.disconnect(f"slow consumer: queue full for {self.grace_s:g} s")
+
+    # -- output ----------------------------------------------------------------------------------------
+
+    def _gap_entries(self) -> list[Entry]:
+        out: list[Entry] = []
+        for stream, (first, last, count) in self._gaps.items():
+            message = {
+                "type": "gap",
+                "symbol": stream.partition("@")[0].upper(),
+                "stream": stream,
+                "first_id": first,
+                "id": last,
+                "detail": {"reason": GAP_REASON, "count": count},
+            }
+            out.append((encode(message), None, None, None))
+        self._gaps.clear()
+        return out
+
+    def _write(self, entries: list[Entry]) -> None:
+        if self._gaps:
+            entries = self._gap_entries() + entries
+        payload = entries[0][0] if len(entries) == 1 else b"\n".join([e[0] for e in entries])
+        self.sink.write(payload)
+        metrics = self.metrics
+        now_s = self._wall()
+        observe = metrics.exchange_to_send.observe
+        events = 0
+        for entry in entries:
+            if entry[1] is not None:
+                events += 1
+                if entry[3] is not None:
+                    observe(max(now_s - entry[3] / 1e3, 0.0))
+        self.sent += events
+        metrics.events_sent += events
+        metrics.frames_sent += 1
+
+    async def _writer(self) -> None:
+        queue = self._queue
+        try:
+            while not self.closed:
+                if not queue:
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                await self.sink.drain()
+                if self.closed or not self.sink.open:
+                    break
+                batch: list[Entry] = []
+                while queue and len(batch) < self.max_batch:
+                    entry = queue.popleft()
+                    if entry[1] is None:
+                        self._control -= 1
+                    else:
+                        self._data -= 1
+                    batch.append(entry)
+                self._write(batch)
+                if self._data <= self.capacity // 2:
+                    self.full_since = None
+                await asyncio.sleep(0)
+        except Exception:  # a broken connection ends this consumer, never the feed
+            log.exception("downstream writer of %s failed", self.name)
+            self.disconnect("internal error while writing")

@@ -1,0 +1,216 @@
+"""The fan-out hub: which consumer gets which event, each event encoded once for all of them.
+
+The feed calls :meth:`Hub.on_event` synchronously for every delivered event. The hub encodes an event
+only when someone subscribes its (symbol, channel), collects the events of one event-loop iteration and
+hands each consumer its share in one call (so a burst becomes one WebSocket message per consumer, not one
+per event). Subscription changes first flush what is pending, so a ``subscribed`` reply marks an exact
+point in the feed's delivery order: its ``at`` field is the feed's delivered count at that moment, and the
+consumer receives exactly the events of its channels delivered after it (the line numbers > ``at`` of the
+feed's ``--jsonl`` history). Book subscribers get a snapshot at subscribe time and after every resync of
+the feed's book, in order with the deltas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from feed.downstream.consumer import Consumer, Entry
+from feed.downstream.protocol import (
+    BOOK,
+    CHANNELS,
+    PROTOCOL_VERSION,
+    Key,
+    ProtocolError,
+    Request,
+    encode,
+    encode_event,
+    parse_request,
+    reply,
+    route,
+)
+from feed.events import FeedEvent
+
+
+class FeedView(Protocol):
+    """What the hub needs of the feed."""
+
+    delivered: int
+
+    def book(self, symbol: str) -> Any:
+        """The in-sync book of ``symbol`` or None."""
+
+
+class Hub:
+    """Subscriptions and fan-out of one feed to many consumers."""
+
+    def __init__(
+        self,
+        feed: FeedView,
+        symbols: Callable[[], frozenset[str]],
+        *,
+        book_streams: Callable[[str], str | None] = lambda symbol: None,
+    ) -> None:
+        self.feed = feed
+        self._symbols = symbols
+        self._book_stream = book_streams
+        self.consumers: set[Consumer] = set()
+        self._index: dict[Key, set[Consumer]] = {}
+        self._subs: dict[Consumer, set[Key]] = {}
+        self._pending: list[tuple[set[Consumer], Entry]] = []
+        self._flush_handle: asyncio.Handle | None = None
+        self._snapshot_cache: dict[str, tuple[int, bytes]] = {}
+        self.events_seen = 0
+        self.events_encoded = 0
+
+    # -- consumers ---------------------------------------------------------------------------------
+
+    def add(self, consumer: Consumer, welcome: dict[str, Any]) -> None:
+        """Register a connected consumer and send it the welcome message."""
+        self.consumers.add(consumer)
+        self._subs[consumer] = set()
+        consumer.send_control(
+            encode({"type": "welcome", "protocol": PROTOCOL_VERSION, "channels": list(CHANNELS), **welcome})
+        )
+
+    def remove(self, consumer: Consumer) -> None:
+        """Forget a consumer (connection closed)."""
+        self.flush()
+        for key in self._subs.pop(consumer, set()):
+            subscribers = self._index.get(key)
+            if subscribers is not None:
+                subscribers.discard(consumer)
+                if not subscribers:
+                    del self._index[key]
+        self.consumers.discard(consumer)
+
+    def subscriptions(self, consumer: Consumer) -> list[Key]:
+        """The (symbol, channel) keys a consumer subscribes, sorted."""
+        return sorted(self._subs.get(consumer, ()))
+
+    def subscriber_count(self, key: Key) -> int:
+        """How many consumers subscribe ``key``."""
+        return len(self._index.get(key, ()))
+
+    # -- requests ----------------------------------------------------------------------------------
+
+    def handle(self, consumer: Consumer, message: str | bytes) -> None:
+        """Serve one client message; every outcome, errors included, is a reply in the consumer's stream."""
+        try:
+            request = parse_request(message, self._symbols())
+        except ProtocolError as exc:
+            consumer.send_control(encode(exc.reply()))
+            return
+        if request.op == "list":
+            subs = [{"symbol": s, "channel": c} for s, c in self.subscriptions(consumer)]
+            consumer.send_control(encode(reply("subscriptions", request, subscriptions=subs)))
+        elif request.op == "subscribe":
+            self._subscribe(consumer, request)
+        else:
+            self._unsubscribe(consumer, request)
+
+    def _subscribe(self, consumer: Consumer, request: Request) -> None:
+        self.flush()  # events delivered before this point are not this subscription's
+        mine = self._subs[consumer]
+        for key in request.subscription_keys():
+            mine.add(key)
+            self._index.setdefault(key, set()).add(consumer)
+        consumer.send_control(encode(reply("subscribed", request, at=self.feed.delivered)))
+        if BOOK in request.channels:
+            consumer.send_control(self._snapshot(request.symbol))
+
+    def _unsubscribe(self, consumer: Consumer, request: Request) -> None:
+        self.flush()
+        mine = self._subs[consumer]
+        for key in request.subscription_keys():
+            mine.discard(key)
+            subscribers = self._index.get(key)
+            if subscribers is not None:
+                subscribers.discard(consumer)
+                if not subscribers:
+                    del self._index[key]
+        consumer.send_control(encode(reply("unsubscribed", request, at=self.feed.delivered)))
+
+    def _snapshot(self, symbol: str) -> bytes:
+        """The book of ``symbol`` as a ``snapshot`` message (cached until the book changes)."""
+        book = self.feed.book(symbol)
+        if book is None:
+            return encode(
+                {
+                    "type": "snapshot",
+                    "symbol": symbol.upper(),
+                    "stream": self._book_stream(symbol),
+                    "synced": False,
+                    "id": None,
+                }
+            )
+        cached = self._snapshot_cache.get(symbol)
+        if cached is not None and cached[0] == book.last_update_id:
+            return cached[1]
+        bids, asks = book.top()
+        body = encode(
+            {
+                "type": "snapshot",
+                "symbol": symbol.upper(),
+                "stream": self._book_stream(symbol),
+                "synced": True,
+                "id": book.last_update_id,
+                "bids": bids,
+                "asks": asks,
+            }
+        )
+        self._snapshot_cache[symbol] = (book.last_update_id, body)
+        return body
+
+    # -- events ------------------------------------------------------------------------------------
+
+    def on_event(self, event: FeedEvent) -> None:
+        """The feed's callback: route, encode once, queue for this loop iteration's flush."""
+        self.events_seen += 1
+        key = route(event)
+        if key is None:
+            return
+        subscribers = self._index.get(key)
+        if not subscribers:
+            return
+        self.events_encoded += 1
+        entry: Entry = (encode_event(event), event.stream, event.id, event.exchange_ms)
+        self._pending.append((subscribers, entry))
+        if event.type == "book_resynced" and key[1] == BOOK:
+            snapshot = self._snapshot(key[0])
+            self._pending.append((subscribers, (snapshot, None, None, None)))
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Hand every pending event to its subscribers (one call per consumer)."""
+        handle, self._flush_handle = self._flush_handle, None
+        if handle is not None:
+            handle.cancel()
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        if len(pending) == 1:
+            subscribers, entry = pending[0]
+            batch = [entry]
+            for consumer in list(subscribers):
+                consumer.deliver(batch)
+            return
+        shares: dict[Consumer, list[Entry]] = {}
+        for subscribers, entry in pending:
+            for consumer in subscribers:
+                share = shares.get(consumer)
+                if share is None:
+                    shares[consumer] = [entry]
+                else:
+                    share.append(entry)
+        for consumer, share in shares.items():
+            consumer.deliver(share)
+
+    def close(self) -> None:
+        """Cancel a pending flush (the server is stopping)."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        self._pending.clear()
