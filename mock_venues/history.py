@@ -172,9 +172,16 @@ class VenueHistory:
     @classmethod
     def load(cls, path: Path) -> VenueHistory:
         """Read a history written by :meth:`dump`."""
-        doc = orjson.loads(path.read_bytes())
+        try:
+            return cls.from_dict(orjson.loads(path.read_bytes()))
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> VenueHistory:
+        """Rebuild a history from :meth:`to_dict` output (e.g. fetched from another process)."""
         if doc.get("format") != HISTORY_FORMAT:
-            raise ValueError(f"{path}: not a tickstorm venue history (format {doc.get('format')!r})")
+            raise ValueError(f"not a tickstorm venue history (format {doc.get('format')!r})")
         history = cls()
         for name in doc["streams"]:
             history.stream_id(name)

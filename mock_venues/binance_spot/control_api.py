@@ -24,6 +24,8 @@ Routes::
     GET    /book/{symbol}?limit=5000   the venue's true book
     GET    /history/summary            counts per stream/connection/event kind
     GET    /history                    the whole venue history (columns)
+    GET    /timeline                   every message published once, with its intended send time
+    POST   /replay-streams             {"streams": [client stream names]} -> {name: replay stream | null}
 """
 
 from __future__ import annotations
@@ -222,6 +224,15 @@ def build_control_app(venue: BinanceSpotVenue) -> web.Application:
     async def history_full(_: web.Request) -> web.Response:
         return _json(venue.history.to_dict())
 
+    async def timeline(_: web.Request) -> web.Response:
+        return _json(venue.timeline.to_dict())
+
+    async def replay_streams(request: web.Request) -> web.Response:
+        names = (await _body(request)).get("streams")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise BadControlRequest("streams must be a list of stream names")
+        return _json({name: venue.replay_stream_for(name) for name in names})
+
     app = web.Application()
     app[VENUE_KEY] = venue
     routes = [
@@ -241,6 +252,8 @@ def build_control_app(venue: BinanceSpotVenue) -> web.Application:
         web.get("/book/{symbol}", guarded(book)),
         web.get("/history/summary", guarded(history_summary)),
         web.get("/history", guarded(history_full)),
+        web.get("/timeline", guarded(timeline)),
+        web.post("/replay-streams", guarded(replay_streams)),
     ]
     app.add_routes(routes)
     return app
