@@ -37,6 +37,7 @@ class Action:
     run: Callable[[Stack], Awaitable[None]]
     fault: str | None = None
     heals: str | None = None  # the fault this step ends ("*" = every fault)
+    needs_processes: bool = False  # acts on the feed process (multi-process mode only)
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def venue_fault(kind: str, stream: str, **params: Any) -> Action:
     name = f"venue:{kind}:{stream}"
 
     async def run(stack: Stack) -> None:
-        stack.venue.add_fault(kind, stream=stream, **params)
+        await _maybe_await(stack.venue.add_fault(kind, stream=stream, **params))
 
     return Action(name, run, fault=name)
 
@@ -113,19 +114,60 @@ def venue_call(name: str, call: Callable[[Any], Any], *, fault: bool = True) -> 
     """Any venue control call (``lambda venue: venue.insert_gap("BTCUSDT", 5)``)."""
 
     async def run(stack: Stack) -> None:
-        result = call(stack.venue)
-        if hasattr(result, "__await__"):
-            await result
+        await _maybe_await(call(stack.venue))
 
     return Action(f"venue:{name}", run, fault=f"venue:{name}" if fault else None)
 
 
+async def _maybe_await(result: Any) -> None:
+    """Venue calls are plain calls in-process and coroutines over the control API: accept both."""
+    if hasattr(result, "__await__"):
+        await result
+
+
+def feed_pause() -> Action:
+    """SIGSTOP the feed process (a long GC pause or a descheduled VM): it neither reads nor sends."""
+
+    async def run(stack: Stack) -> None:
+        await stack.pause_feed()
+
+    return Action("feed-paused", run, fault="feed-paused", needs_processes=True)
+
+
+def feed_continue() -> Action:
+    """SIGCONT the paused feed process."""
+
+    async def run(stack: Stack) -> None:
+        await stack.continue_feed()
+
+    return Action("feed-continued", run, heals="feed-paused", needs_processes=True)
+
+
+def feed_kill() -> Action:
+    """SIGKILL the feed process: no clean shutdown, only what is on disk survives (journal, DLQ)."""
+
+    async def run(stack: Stack) -> None:
+        await stack.kill_feed()
+
+    return Action("feed-killed", run, fault="feed-killed", needs_processes=True)
+
+
+def feed_restart() -> Action:
+    """Start the killed feed again, resuming from its journal (missed ids are backfilled or reported)."""
+
+    async def run(stack: Stack) -> None:
+        await stack.restart_feed()
+
+    return Action("feed-restarted", run, heals="feed-killed", needs_processes=True)
+
+
 @dataclass(frozen=True)
 class SLA:
-    """Bounds a scenario asserts (None = not asserted)."""
+    """Bounds this scenario sets for itself; None takes the SLA config's (harness/sla.toml)."""
 
     latency_p99_ms: float | None = None
-    recovery_s: float | None = 10.0
+    recovery_s: float | None = None
+    rss_slope_mb_per_min: float | None = None
 
 
 @dataclass
@@ -145,6 +187,7 @@ class Scenario:
     venue: dict[str, Any] = field(default_factory=dict)  # extra VenueConfig fields
     feed: dict[str, Any] = field(default_factory=dict)  # extra FeedSettings fields
     expect_dlq: bool = False  # frames are corrupted on purpose: the DLQ check applies
+    memory_check: bool = False  # a soak: the feed process's RSS slope after warm-up is checked
     path: Path | None = None
 
     def validate(self) -> None:
@@ -165,6 +208,11 @@ class Scenario:
                 raise ScenarioError(
                     f"{where}: step {step.action.name} at {step.at_s} s is outside 0..{self.duration_s}"
                 )
+
+    @property
+    def needs_processes(self) -> bool:
+        """Whether a step acts on the feed process (or a memory check needs the feed measured alone)."""
+        return self.memory_check or any(step.action.needs_processes for step in self.timeline)
 
     def jittered(self, seed: int) -> list[Step]:
         """The timeline with each fault moved by up to ±5% of its time, reproducibly from ``seed``."""

@@ -98,3 +98,91 @@ def _max_in_window(times: list[int], window: int, weights: list[int]) -> int:
             start += 1
         best = max(best, total)
     return best
+
+
+def latency_figures(samples_ns: Iterable[int]) -> dict[str, Any]:
+    """p50/p99/p99.9/max in ms of latency samples (ns), from an HdrHistogram (empty dict: no samples)."""
+    hist = HdrHistogram(1, 600_000_000_000, 3)
+    count = 0
+    for value in samples_ns:
+        hist.record_value(max(int(value), 1))
+        count += 1
+    if not count:
+        return {}
+    return {
+        "samples": count,
+        "p50_ms": round(hist.get_value_at_percentile(50) / 1e6, 3),
+        "p99_ms": round(hist.get_value_at_percentile(99) / 1e6, 3),
+        "p999_ms": round(hist.get_value_at_percentile(99.9) / 1e6, 3),
+        "max_ms": round(hist.get_max_value() / 1e6, 3),
+    }
+
+
+def check_buffer(high_water: int, capacity: int, *, fraction: float) -> Verdict:
+    """The most events any feed buffer held stayed within ``fraction`` of its capacity."""
+    bound = fraction * capacity
+    return Verdict(
+        "buffer high-water mark",
+        high_water <= bound,
+        f"peak {high_water} buffered events, bound {bound:g} ({fraction:g} x capacity {capacity})",
+        {"high_water": high_water, "capacity": capacity, "bound": bound},
+    )
+
+
+MIN_MEMORY_SAMPLES = 10
+
+
+def theil_sen_slope(points: Sequence[tuple[float, float]], max_points: int = 400) -> float:
+    """Median of pairwise slopes (robust to GC spikes and outliers); long series are thinned evenly."""
+    if len(points) > max_points:
+        step = len(points) / max_points
+        points = [points[int(i * step)] for i in range(max_points)]
+    slopes = sorted(
+        (y2 - y1) / (x2 - x1) for i, (x1, y1) in enumerate(points) for x2, y2 in points[i + 1 :] if x2 != x1
+    )
+    if not slopes:
+        return 0.0
+    mid = len(slopes) // 2
+    return slopes[mid] if len(slopes) % 2 else (slopes[mid - 1] + slopes[mid]) / 2
+
+
+def memory_figures(rss: Sequence[tuple[int, int]], *, t0_ns: int, warmup_s: float = 0.0) -> dict[str, Any]:
+    """RSS at start/peak/end (MB) and the Theil-Sen slope (MB/min) of the samples after ``warmup_s``."""
+    after = [((t - t0_ns) / 60e9, b / 2**20) for t, b in rss if (t - t0_ns) / 1e9 >= warmup_s]
+    return {
+        "rss_start_mb": round(rss[0][1] / 2**20, 1),
+        "rss_peak_mb": round(max(b for _, b in rss) / 2**20, 1),
+        "rss_end_mb": round(rss[-1][1] / 2**20, 1),
+        "rss_slope_mb_per_min": round(theil_sen_slope(after), 3) if len(after) >= 2 else None,
+        "rss_samples": len(rss),
+    }
+
+
+def check_memory(
+    rss: Sequence[tuple[int, int]],
+    *,
+    t0_ns: int,
+    warmup_s: float,
+    slope_mb_per_min: float,
+    max_mb: float,
+) -> Verdict:
+    """The feed's RSS grows no faster than ``slope_mb_per_min`` after warm-up and stays under ``max_mb``."""
+    figures = memory_figures(rss, t0_ns=t0_ns, warmup_s=warmup_s)
+    counted = sum(1 for t, _ in rss if (t - t0_ns) / 1e9 >= warmup_s)
+    figures |= {"warmup_s": warmup_s, "bound_mb_per_min": slope_mb_per_min, "max_mb": max_mb}
+    if counted < MIN_MEMORY_SAMPLES:
+        return Verdict(
+            "memory flat after warm-up",
+            False,
+            f"only {counted} RSS samples after the {warmup_s:g} s warm-up (need {MIN_MEMORY_SAMPLES})",
+            figures,
+        )
+    slope = figures["rss_slope_mb_per_min"]
+    ok = slope <= slope_mb_per_min and figures["rss_peak_mb"] <= max_mb
+    return Verdict(
+        "memory flat after warm-up",
+        ok,
+        f"RSS slope {slope:+.3f} MB/min (bound {slope_mb_per_min:g}), peak {figures['rss_peak_mb']} MB "
+        f"(max {max_mb:g})",
+        figures,
+    )

@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import socket
+import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
@@ -37,7 +38,8 @@ class ToxiproxyEndpoint:
     url: str
     kind: str  # "env" | "binary" | "embedded"
     binary: str | None = None
-    server: EmbeddedToxiproxy | None = None
+    server: EmbeddedToxiproxy | None = None  # the embedded server when it runs in this process
+    pid: int | None = None  # the embedded server's process when it runs in its own
 
 
 def free_loopback_port() -> int:
@@ -98,9 +100,13 @@ async def run_binary(binary: str, *extra: str, port: int | None = None) -> Async
 
 @contextlib.asynccontextmanager
 async def toxiproxy_endpoint(
-    *, env: Mapping[str, str] | None = None, seed: int | None = None
+    *, env: Mapping[str, str] | None = None, seed: int | None = None, separate_process: bool = False
 ) -> AsyncIterator[ToxiproxyEndpoint]:
-    """The Toxiproxy API to use: TOXIPROXY_URL, else toxiproxy-server on PATH, else the embedded one."""
+    """The Toxiproxy API to use: TOXIPROXY_URL, else toxiproxy-server on PATH, else the embedded one.
+
+    ``separate_process``: run the embedded server as its own process (``tickstorm proxy``) rather than in
+    this event loop, so it competes for CPU like the real server would.
+    """
     environ = os.environ if env is None else env
     url = environ.get("TOXIPROXY_URL", "").strip()
     if url:
@@ -110,6 +116,15 @@ async def toxiproxy_endpoint(
     if binary:
         async with run_binary(binary) as running:
             yield ToxiproxyEndpoint(running.url, "binary", binary=binary)
+        return
+    if separate_process:
+        from harness.procs import ServiceProcess
+
+        cmd = [sys.executable, "-m", "harness", "proxy", "--host", "127.0.0.1", "--port", "0"]
+        if seed is not None:
+            cmd += ["--seed", str(seed)]
+        async with ServiceProcess(cmd, name="proxy") as proc:
+            yield ToxiproxyEndpoint(str(proc.ready["api"]).rstrip("/"), "embedded", pid=proc.pid)
         return
     async with EmbeddedToxiproxy(seed=seed) as server:
         yield ToxiproxyEndpoint(server.api_url, "embedded", server=server)

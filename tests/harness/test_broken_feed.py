@@ -75,3 +75,25 @@ async def test_a_feed_that_hides_gaps_fails_the_loss_check(monkeypatch: pytest.M
     result = await run_scenario(scenario, seed=3)
     lost = next(v for v in result.failed() if v.check.startswith("no unreported loss"))
     assert lost.evidence["lost"] == 1 and lost.evidence["first_lost"][0]["faults_active"]
+
+
+async def test_a_buffer_too_small_for_a_slow_resync_fails_the_high_water_check() -> None:
+    from mock_venues.binance_spot.market import RestFaults
+
+    def scenario(capacity: int) -> Scenario:
+        return Scenario(
+            name="small buffer", description="", duration_s=4.0, streams=["depth@100ms"],
+            feed={"buffer_capacity": capacity},
+            timeline=[
+                at(1.0, venue_call("slow snapshot", lambda v: v.set_rest_fault(
+                    RestFaults(delay_s=1.5, count=1, paths=frozenset({"/api/v3/depth"}))))),
+                at(1.1, venue_call("gap", lambda v: v.insert_gap("BTCUSDT", 3))),
+            ],
+        )  # fmt: skip
+
+    small = await run_scenario(scenario(5), seed=3)
+    high = next(v for v in small.verdicts if v.check == "buffer high-water mark")
+    assert not high.ok and high.evidence["high_water"] == 5, high.summary  # overflowed: diffs were dropped
+    roomy = await run_scenario(scenario(100_000), seed=3)
+    high = next(v for v in roomy.verdicts if v.check == "buffer high-water mark")
+    assert high.ok and 5 < high.evidence["high_water"] < 1000, high.summary

@@ -81,3 +81,28 @@ def test_latency_recovery_dlq_limits() -> None:
         SimpleNamespace(event="rest", time_ns=i, detail={"weight": 3000, "status": 200}) for i in range(3)
     ]
     assert not check_venue_limits(rest).ok
+
+
+def test_memory_slope_is_robust_to_spikes_and_catches_growth() -> None:
+    from harness.checks.measures import check_memory, theil_sen_slope
+
+    minute = 60_000_000_000
+    flat = [(i * minute // 10, 100 * 2**20 + (50 * 2**20 if i % 7 == 0 else 0)) for i in range(60)]
+    verdict = check_memory(flat, t0_ns=0, warmup_s=0, slope_mb_per_min=1.0, max_mb=1000)
+    assert verdict.ok, verdict.summary  # one GC spike in seven samples does not make a slope
+    growing = [(i * minute // 10, (100 + 3 * i / 10) * 2**20) for i in range(60)]  # +3 MB/min
+    verdict = check_memory(growing, t0_ns=0, warmup_s=0, slope_mb_per_min=1.0, max_mb=1000)
+    assert not verdict.ok and verdict.evidence["rss_slope_mb_per_min"] == 3.0
+    assert theil_sen_slope([(0, 0), (1, 2), (2, 4), (3, 100), (4, 8), (5, 10), (6, 12)]) == 2.0
+    too_few = check_memory(growing[:5], t0_ns=0, warmup_s=0, slope_mb_per_min=10.0, max_mb=1000)
+    assert not too_few.ok and "only 5 RSS samples" in too_few.summary
+    warm = check_memory(growing, t0_ns=0, warmup_s=600, slope_mb_per_min=10.0, max_mb=1000)
+    assert not warm.ok  # nothing after a 10-minute warm-up in a 6-minute series
+
+
+def test_buffer_high_water_against_capacity() -> None:
+    from harness.checks.measures import check_buffer
+
+    assert check_buffer(80, 100, fraction=0.9).ok
+    full = check_buffer(100, 100, fraction=0.9)
+    assert not full.ok and full.evidence == {"high_water": 100, "capacity": 100, "bound": 90.0}

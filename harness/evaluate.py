@@ -1,0 +1,196 @@
+"""Judge a finished run: every checker applied to its :class:`RunData`, plus the figures a report shows.
+
+Bounds come from the SLA config (harness/sla.toml) unless the scenario sets its own. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.checks.books import check_books
+from harness.checks.delivery import Delivered, Published, check_stream, delivered_streams
+from harness.checks.measures import (
+    check_buffer,
+    check_dlq,
+    check_latency,
+    check_memory,
+    check_recovery,
+    check_venue_limits,
+    latency_figures,
+    memory_figures,
+)
+from harness.checks.verdict import Verdict
+from harness.rundata import FaultWindow, RunData
+from harness.scenario import Scenario
+from harness.sla import SLAConfig
+from mock_venues.history import SendFlag
+
+MARKET = frozenset({"trade", "aggTrade", "depth", "bookTicker", "kline"})
+
+
+def evaluate(
+    run: RunData, scenario: Scenario, sla: SLAConfig, faults: list[FaultWindow], healed: list[FaultWindow]
+) -> list[Verdict]:
+    """Every verdict for one run."""
+    verdicts: list[Verdict] = []
+    delivered = delivered_streams(run.events)
+    for name in run.streams:
+        published = Published()
+        replay_stream = run.replay_of.get(name)
+        if replay_stream is not None:
+            for row in run.timeline.rows(stream=replay_stream):
+                published.ids.append(row.venue_id)
+                published.intended_ns.append(row.intended_ns)
+        verdicts += check_stream(
+            name, published, delivered.get(name) or Delivered(), t0_ns=run.t0_ns, faults=faults
+        )
+    if run.books:
+        verdicts.append(check_books(run.books))
+    verdicts.append(check_venue_limits(run.venue_history.events))
+    if run.dead_letters is not None and (scenario.expect_dlq or run.stats.get("rejected")):
+        corrupted: dict[str, int] = {}
+        for row in run.venue_history.rows():
+            if row.flag == SendFlag.CORRUPTED:
+                corrupted[row.stream] = corrupted.get(row.stream, 0) + 1
+        verdicts.append(check_dlq(corrupted, run.dead_letters))
+    level = sla.level_for(scenario.speed)
+    p99_ms = scenario.sla.latency_p99_ms if scenario.sla.latency_p99_ms is not None else level.p99_ms
+    recovery_s = scenario.sla.recovery_s or sla.recovery.data_flowing_s
+    if p99_ms is not None:
+        samples = [ns for at, ns in live_latencies(run) if not _touched(at, at + ns, faults, recovery_s)]
+        verdicts.append(
+            check_latency(
+                samples,
+                p99_ms=p99_ms,
+                name=f"latency outside faults ({level.level})",
+            )
+        )
+    for window in healed:
+        assert window.end_ns is not None
+        verdicts.append(
+            check_recovery(
+                window.end_ns,
+                _data_resumed(run, window.end_ns),
+                bound_s=recovery_s,
+                what=f"data after {window.name}",
+            )
+        )
+        invalidated, valid_ns = _books_valid_again(run, window, sla.recovery.book_valid_s)
+        if invalidated:
+            verdicts.append(
+                check_recovery(
+                    window.end_ns,
+                    valid_ns,
+                    bound_s=sla.recovery.book_valid_s,
+                    what=f"books valid after {window.name}",
+                )
+            )
+    if "buffer_high_water" in run.stats:
+        verdicts.append(
+            check_buffer(
+                run.stats["buffer_high_water"],
+                run.stats["buffer_capacity"],
+                fraction=sla.buffer.high_water_fraction,
+            )
+        )
+    if scenario.memory_check and run.rss:
+        verdicts.append(
+            check_memory(
+                run.rss,
+                t0_ns=run.t0_ns,
+                warmup_s=sla.memory.warmup_s,
+                slope_mb_per_min=scenario.sla.rss_slope_mb_per_min or sla.memory.rss_slope_mb_per_min,
+                max_mb=sla.memory.rss_max_mb,
+            )
+        )
+    return verdicts
+
+
+def figures(run: RunData, run_s: float) -> dict[str, Any]:
+    """The key figures of a run (delivery, gaps, resyncs, latency, memory, buffer)."""
+    stats = run.stats
+    lat = latency_figures([ns for _, ns in live_latencies(run)])
+    out: dict[str, Any] = {
+        "delivered": stats.get("delivered"),
+        "gaps_lost_ids": stats.get("lost_ids"),
+        "duplicates_dropped": stats.get("duplicates_dropped"),
+        "resyncs": stats.get("resyncs"),
+        "connects": stats.get("connects"),
+        "rest_requests": stats.get("rest_requests"),
+        "latency_p50_ms": lat.get("p50_ms"),
+        "latency_p99_ms": lat.get("p99_ms"),
+        "latency_max_ms": lat.get("max_ms"),
+        "backfilled": sum(1 for e in run.events if _get(e, "backfilled")),
+        "buffer_high_water": stats.get("buffer_high_water"),
+        "restarts": run.restarts,
+        "run_s": round(run_s, 2),
+    }
+    if run.rss:
+        out |= memory_figures(run.rss, t0_ns=run.t0_ns)
+    return out
+
+
+def live_latencies(run: RunData) -> list[tuple[int, int]]:
+    """(intended send ns, delivery minus intended send ns) of every live market event the venue published."""
+    intended: dict[tuple[str, int], int] = {}
+    for row in run.timeline.rows():
+        intended.setdefault((row.stream, row.venue_id), row.intended_ns)
+    out = []
+    for event in run.events:
+        ident = _get(event, "id")
+        if _get(event, "type") in MARKET and not _get(event, "backfilled") and ident is not None:
+            stream = _get(event, "stream")
+            sent = intended.get((run.replay_of.get(stream) or stream, ident))
+            if sent is not None:
+                out.append((sent, _get(event, "deliver_ns") - sent))
+    return out
+
+
+def _get(event: Any, key: str) -> Any:
+    return event.get(key) if isinstance(event, dict) else getattr(event, key)
+
+
+def _touched(sent_ns: int, delivered_ns: int, faults: list[FaultWindow], grace_s: float) -> bool:
+    """Whether an event's way from intended send to delivery overlapped a fault (or ``grace_s`` after it):
+    such events are measured and shown, but not judged against the steady-state SLA."""
+    grace = int(grace_s * 1e9)
+    return any(
+        delivered_ns >= f.start_ns and (f.end_ns is None or sent_ns <= f.end_ns + grace) for f in faults
+    )
+
+
+def _data_resumed(run: RunData, after_ns: int) -> int | None:
+    """Delivery time of the first live market event received after ``after_ns``."""
+    for event in run.events:
+        if (
+            _get(event, "type") in MARKET
+            and not _get(event, "backfilled")
+            and _get(event, "recv_ns") > after_ns
+        ):
+            return int(_get(event, "deliver_ns"))
+    return None
+
+
+def _books_valid_again(run: RunData, window: FaultWindow, grace_s: float) -> tuple[bool, int | None]:
+    """Whether a book went invalid during ``window`` (or within ``grace_s`` after it, e.g. on the
+    reconnect that follows), and when every book was in sync again after the window ended."""
+    assert window.end_ns is not None
+    until = window.end_ns + int(grace_s * 1e9)
+    invalid: set[str] = set()
+    invalidated = False
+    for event in run.events:
+        kind = _get(event, "type")
+        if kind not in ("book_invalid", "book_resynced"):
+            continue
+        at = _get(event, "deliver_ns")
+        symbol = _get(event, "symbol")
+        if kind == "book_invalid":
+            invalid.add(symbol)
+            invalidated = invalidated or window.start_ns <= at <= until
+        else:
+            invalid.discard(symbol)
+            if invalidated and at >= window.end_ns and not invalid:
+                return True, int(at)
+    if invalidated and not invalid:
+        return True, window.end_ns  # every book was back in sync when the fault ended
+    return invalidated, None
