@@ -1,4 +1,4 @@
-"""nox sessions: tests, lint, chaos (the main job) and bench.
+"""nox sessions: tests, lint, chaos (the main job), soak (nightly), load and bench.
 
 Each session builds its own virtualenv, so a fresh machine needs only Python 3.11+ and `pip install nox`.
 """
@@ -41,6 +41,30 @@ def chaos(session: nox.Session) -> None:
     session.run("tickstorm", "venue-check")
     junit = ["--junit", "runs/junit-chaos.xml"] if CI else []
     session.run("tickstorm", "run", "scenarios", *junit, *session.posargs)
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """Nightly runs: one recorded hour at x10 with the feed's memory checked (about 7 minutes)."""
+    session.install("-e", ".")
+    junit = ["--junit", "runs/junit-soak.xml"] if CI else []
+    session.run("tickstorm", "run", "scenarios/nightly", *junit, *session.posargs)
+
+
+@nox.session
+def load(session: nox.Session) -> None:
+    """Find the feed's knee with Locust (venue and feed as processes); writes runs/<id>/load-report.json."""
+    session.install("-e", ".[load]")
+    args = session.posargs or [
+        "--plan",
+        "1x50,1x100,1x200,2x200,5x200,10x200,20x200",
+        "--step-s",
+        "15",
+        "--run-time",
+        "300",
+        "--no-history",
+    ]
+    session.run("tickstorm", "load", *args)
 
 
 @nox.session

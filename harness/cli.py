@@ -18,6 +18,8 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "feed.cli",
     "harness.venue_check",
     "harness.runner",
+    "harness.observe",
+    "harness.load.cli",
 )
 
 
