@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "harness.runner",
     "harness.observe",
     "harness.load.cli",
+    "reports.cli",
 )
 
 

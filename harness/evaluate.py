@@ -54,15 +54,21 @@ def evaluate(
                 corrupted[row.stream] = corrupted.get(row.stream, 0) + 1
         verdicts.append(check_dlq(corrupted, run.dead_letters))
     level = sla.level_for(scenario.speed)
-    p99_ms = scenario.sla.latency_p99_ms if scenario.sla.latency_p99_ms is not None else level.p99_ms
     recovery_s = scenario.sla.recovery_s or sla.recovery.data_flowing_s
-    if p99_ms is not None:
-        samples = [ns for at, ns in live_latencies(run) if not _touched(at, at + ns, faults, recovery_s)]
+    judged: dict[str, list[int]] = {}
+    for at, ns, stream in live_latencies(run):
+        if not _touched(at, at + ns, faults, recovery_s):
+            judged.setdefault(stream_type(stream), []).append(ns)
+    for kind in sorted(judged) or ["all"]:
+        bounds = level.for_stream(kind)
+        p99 = scenario.sla.latency_p99_ms if scenario.sla.latency_p99_ms is not None else bounds.p99_ms
         verdicts.append(
             check_latency(
-                samples,
-                p99_ms=p99_ms,
-                name=f"latency outside faults ({level.level})",
+                judged.get(kind, []),
+                p50_ms=bounds.p50_ms,
+                p99_ms=p99,
+                p999_ms=bounds.p999_ms,
+                name=f"latency outside faults [{kind}, {level.level}]",
             )
         )
     for window in healed:
@@ -109,7 +115,7 @@ def evaluate(
 def figures(run: RunData, run_s: float) -> dict[str, Any]:
     """The key figures of a run (delivery, gaps, resyncs, latency, memory, buffer)."""
     stats = run.stats
-    lat = latency_figures([ns for _, ns in live_latencies(run)])
+    lat = latency_figures([ns for _, ns, _ in live_latencies(run)])
     out: dict[str, Any] = {
         "delivered": stats.get("delivered"),
         "gaps_lost_ids": stats.get("lost_ids"),
@@ -130,8 +136,9 @@ def figures(run: RunData, run_s: float) -> dict[str, Any]:
     return out
 
 
-def live_latencies(run: RunData) -> list[tuple[int, int]]:
-    """(intended send ns, delivery minus intended send ns) of every live market event the venue published."""
+def live_latencies(run: RunData) -> list[tuple[int, int, str]]:
+    """(intended send ns, delivery minus intended send ns, stream) of every live market event the venue
+    published (backfilled events and ids the venue never published are left out)."""
     intended: dict[tuple[str, int], int] = {}
     for row in run.timeline.rows():
         intended.setdefault((row.stream, row.venue_id), row.intended_ns)
@@ -142,8 +149,14 @@ def live_latencies(run: RunData) -> list[tuple[int, int]]:
             stream = _get(event, "stream")
             sent = intended.get((run.replay_of.get(stream) or stream, ident))
             if sent is not None:
-                out.append((sent, _get(event, "deliver_ns") - sent))
+                out.append((sent, _get(event, "deliver_ns") - sent, stream))
     return out
+
+
+def stream_type(stream: str) -> str:
+    """``btcusdt@depth@100ms`` -> ``depth``, ``btcusdt@kline_1m`` -> ``kline``."""
+    kind = stream.split("@", 1)[1] if "@" in stream else stream
+    return "kline" if kind.startswith("kline") else kind.split("@", 1)[0]
 
 
 def _get(event: Any, key: str) -> Any:

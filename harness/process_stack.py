@@ -90,7 +90,10 @@ class ProcessStack(StackBase):
         self.journal = workdir / "feed-journal.jsonl"
         self.state_path = workdir / "feed-state.json"
         self.dlq_path = workdir / "dlq.sqlite"
-        self.rss: list[tuple[int, int]] = []
+        self.rss: list[tuple[int, int]] = []  # the feed's (whichever process is the feed at the time)
+        self.rss_by_process: dict[str, list[tuple[int, int]]] = {"feed": self.rss, "venue": [], "proxy": []}
+        self._venue_pid: int | None = None
+        self._venue_proc: ServiceProcess | None = None
         self.restarts = 0
         self._feed_env: dict[str, str] = {}
         self._stream_count = 0
@@ -101,6 +104,8 @@ class ProcessStack(StackBase):
         venue_proc = ServiceProcess(venue_command(self.scenario, self.seed), name="venue")
         await self._exit.enter_async_context(venue_proc)
         ready = venue_proc.ready
+        self._venue_pid = venue_proc.pid
+        self._venue_proc = venue_proc
         self.venue = await self._exit.enter_async_context(RemoteVenue(ready["control"]))
         listen = await self._proxy_in_front_of(ready["ws"], ready["rest"], separate_process=True)
         settings = self.feed_settings(listen, dlq_path=str(self.dlq_path), jsonl=str(self.journal))
@@ -134,10 +139,16 @@ class ProcessStack(StackBase):
     async def _sample_rss(self) -> None:
         while True:
             proc = self.feed_proc
-            if proc is not None and proc.proc is not None and proc.proc.returncode is None:
-                with contextlib.suppress(psutil.Error):
-                    rss = psutil.Process(proc.pid).memory_info().rss
-                    self.rss.append((time.monotonic_ns(), rss))
+            pids = {
+                "feed": proc.pid if proc and proc.proc and proc.proc.returncode is None else None,
+                "venue": self._venue_pid,
+                "proxy": self.endpoint.pid if self.endpoint else None,
+            }
+            now = time.monotonic_ns()
+            for name, pid in pids.items():
+                if pid is not None:
+                    with contextlib.suppress(psutil.Error):
+                        self.rss_by_process[name].append((now, psutil.Process(pid).memory_info().rss))
             await asyncio.sleep(RSS_INTERVAL_S)
 
     async def _stop_sampler(self) -> None:
@@ -155,6 +166,16 @@ class ProcessStack(StackBase):
         """SIGCONT the feed process."""
         assert self.feed_proc is not None
         self.feed_proc.signal(signal.SIGCONT)
+
+    async def pause_venue(self) -> None:
+        """SIGSTOP the venue process."""
+        assert self._venue_proc is not None
+        self._venue_proc.signal(signal.SIGSTOP)
+
+    async def continue_venue(self) -> None:
+        """SIGCONT the venue process."""
+        assert self._venue_proc is not None
+        self._venue_proc.signal(signal.SIGCONT)
 
     async def kill_feed(self) -> None:
         """SIGKILL the feed process and reap it."""
@@ -174,7 +195,9 @@ class ProcessStack(StackBase):
         await self.venue.start_replay()
 
     async def heal_everything(self) -> None:
-        """End every fault; a paused feed is continued, a killed one restarted."""
+        """End every fault; a paused venue or feed is continued, a killed feed restarted."""
+        if self._venue_proc is not None:
+            self._venue_proc.signal(signal.SIGCONT)
         await self.proxies.heal()
         await self.venue.clear_faults()
         proc = self.feed_proc
@@ -246,6 +269,7 @@ class ProcessStack(StackBase):
             stats=state["stats"],
             dead_letters=letters,
             rss=self.rss,
+            rss_by_process={name: samples for name, samples in self.rss_by_process.items() if samples},
             restarts=self.restarts,
         )
 

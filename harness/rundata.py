@@ -39,4 +39,5 @@ class RunData:
     stats: dict[str, Any]
     dead_letters: list[tuple[str | None, bytes]] | None = None  # None: the run had no DLQ
     rss: list[tuple[int, int]] = field(default_factory=list)  # (monotonic ns, bytes) of the feed process
+    rss_by_process: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # feed, venue, proxy
     restarts: int = 0  # times the feed process was killed and started again

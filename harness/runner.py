@@ -19,8 +19,9 @@ from typing import Any
 
 from harness.checks.verdict import Verdict
 from harness.evaluate import evaluate, figures
+from harness.measure import measure
 from harness.process_stack import ProcessStack
-from harness.rundata import FaultWindow
+from harness.rundata import FaultWindow, RunData
 from harness.scenario import Scenario, ScenarioError, load_scenario, scenario_files
 from harness.sla import SLAConfig, SLAConfigError, load_sla
 from harness.stack import Stack, StackBase
@@ -42,6 +43,9 @@ class ScenarioResult:
     figures: dict[str, Any] = field(default_factory=dict)
     faults: list[FaultWindow] = field(default_factory=list)
     error: str | None = None
+    measurements: dict[str, Any] = field(default_factory=dict)  # see harness.measure
+    scenario: Scenario | None = None
+    run: RunData | None = None  # the gathered histories (only with run_scenario(keep_run=True))
 
     @property
     def ok(self) -> bool:
@@ -74,10 +78,12 @@ async def run_scenario(
     mode: str = "auto",
     sla: SLAConfig | None = None,
     stack_type: type[StackBase] | None = None,
+    keep_run: bool = False,
 ) -> ScenarioResult:
     """Run one scenario end to end: start the stack, play the timeline, heal, settle, check.
 
-    ``stack_type`` replaces the stack the mode picks (tests use it to run a deliberately broken one).
+    ``stack_type`` replaces the stack the mode picks (tests use it to run a deliberately broken one);
+    ``keep_run`` keeps the gathered histories on the result (``result.run``).
     """
     sla = sla or load_sla()
     chosen = stack_mode(scenario, mode)
@@ -85,6 +91,7 @@ async def run_scenario(
         stack_type = stack_type or (ProcessStack if chosen == "processes" else Stack)
         stack = stack_type(scenario, seed, Path(tmp))
         result = ScenarioResult(scenario.name, str(scenario.path or scenario.name), seed, "?", chosen)
+        result.scenario = scenario
         async with stack:
             result.proxy_kind = stack.endpoint.kind if stack.endpoint else "?"
             t0 = time.monotonic_ns()
@@ -99,6 +106,14 @@ async def run_scenario(
             run = await stack.gather(t0)
             result.verdicts = evaluate(run, scenario, sla, result.faults, healed_in_timeline)
             result.figures = figures(run, (time.monotonic_ns() - t0) / 1e9)
+            result.measurements = measure(
+                run,
+                result.faults,
+                interval_s=0.5 if scenario.duration_s <= 20 else 1.0,
+                rss_by_process=run.rss_by_process or None,
+            )
+            if keep_run:
+                result.run = run
         return result
 
 
@@ -144,7 +159,16 @@ def register(subparsers: Any) -> None:
         "scenarios with process faults or memory checks always use processes)",
     )
     run.add_argument("--sla", type=Path, help="SLA config file (default: the packaged harness/sla.toml)")
-    run.add_argument("--json", type=Path, help="write the results as JSON here")
+    run.add_argument("--json", type=Path, help="also copy report.json here")
+    run.add_argument(
+        "--out", type=Path, default=Path("runs"), help="reports go to OUT/<time>-seed<N>/ (default: runs)"
+    )
+    run.add_argument("--compare", type=Path, help="compare with a baseline (reports/baselines/NAME.json)")
+    run.add_argument(
+        "--no-ceiling",
+        action="store_true",
+        help="skip measuring the bare-client latency ceiling first (ratios to it are then not reported)",
+    )
     run.add_argument("--junit", type=Path, help="write a JUnit XML report here (one test case per scenario)")
     run.set_defaults(func=run_command)
 
@@ -153,6 +177,8 @@ def run_command(args: argparse.Namespace) -> int:
     """Entry point of ``tickstorm run``."""
     from rich.console import Console
     from rich.markup import escape
+
+    from reports.files import load_baseline, write_run
 
     plain = bool(os.environ.get("CI"))  # CI: no live display, plain logs
     console = Console(width=None if sys.stdout.isatty() else 132, force_terminal=False if plain else None)
@@ -163,12 +189,24 @@ def run_command(args: argparse.Namespace) -> int:
                 scenario.speed = args.speed
                 scenario.validate()
         sla = load_sla(args.sla)
-    except (ScenarioError, SLAConfigError) as exc:
+        baseline = load_baseline(args.compare) if args.compare else None
+    except (ScenarioError, SLAConfigError, ValueError) as exc:
         print(f"tickstorm run: {exc}", file=sys.stderr)
         return 2
     if not scenarios:
         print("tickstorm run: no scenario files found", file=sys.stderr)
         return 2
+    ceiling = None
+    if not args.no_ceiling:
+        from harness.ceiling import latency_ceiling
+        from harness.service import run_async
+
+        ceiling = run_async(latency_ceiling())
+        figures = ceiling["latency"]
+        console.print(
+            f"latency ceiling (bare client, no proxy, no feed): p50 {figures['p50_ms']} ms, "
+            f"p99 {figures['p99_ms']} ms"
+        )
     results: list[ScenarioResult] = []
     live = console.is_terminal and not plain
     interrupted = False
@@ -182,20 +220,29 @@ def run_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # the stack has been torn down by the time this arrives here
         interrupted = True
         console.print(f"[yellow]interrupted[/yellow] after {len(results)} of {len(scenarios)} scenarios")
-    _summary(console, results)
-    if args.json:
-        import orjson
+    run_dir, report = write_run(
+        results,
+        out=args.out,
+        seed=args.seed,
+        mode=args.mode,
+        sla_file=str(args.sla or "harness/sla.toml"),
+        ceiling=ceiling,
+        baseline=baseline,
+        junit=junit_xml(results),
+    )
+    from reports.console import print_report
 
-        args.json.write_bytes(orjson.dumps([_as_json(r) for r in results], option=orjson.OPT_INDENT_2))
+    print_report(console, report)
+    if args.json:
+        args.json.write_bytes((run_dir / "report.json").read_bytes())
     if args.junit:
         args.junit.parent.mkdir(parents=True, exist_ok=True)
         args.junit.write_bytes(junit_xml(results))
-    failed = [r for r in results if not r.ok]
-    for result in failed:
-        console.print(f"rerun: {result.rerun()}")
+    console.print(f"reports: {run_dir}/report.json, {run_dir}/report.html, {run_dir}/junit.xml")
     if interrupted:
         return 130
-    return 1 if failed else 0
+    regressed = any(row["regressed"] for row in (report.get("comparison") or {}).get("rows", []))
+    return 1 if regressed or not report["ok"] else 0
 
 
 def _run_one(
@@ -232,36 +279,6 @@ def _run_one(
     return result
 
 
-def _summary(console: Any, results: list[ScenarioResult]) -> None:
-    from rich.table import Table
-
-    table = Table(title="tickstorm chaos scenarios")
-    for column in (
-        "scenario",
-        "verdict",
-        "checks",
-        "delivered",
-        "lost ids (gaps)",
-        "resyncs",
-        "p99 ms",
-        "stack",
-    ):
-        table.add_column(column)
-    for r in results:
-        f = r.figures
-        table.add_row(
-            r.name,
-            "[green]PASS[/green]" if r.ok else "[red]FAIL[/red]",
-            f"{sum(v.ok for v in r.verdicts)}/{len(r.verdicts)}",
-            str(f.get("delivered", "-")),
-            str(f.get("gaps_lost_ids", "-")),
-            str(f.get("resyncs", "-")),
-            str(f.get("latency_p99_ms", "-")),
-            f"{r.mode}, {r.proxy_kind} proxy",
-        )
-    console.print(table)
-
-
 def junit_xml(results: list[ScenarioResult]) -> bytes:
     """JUnit XML: one test case per scenario, failures carrying the failed checks and the rerun command."""
     from xml.etree import ElementTree as ET
@@ -285,19 +302,3 @@ def junit_xml(results: list[ScenarioResult]) -> bytes:
                 [*lines, r.rerun()]
             )
     return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
-
-
-def _as_json(result: ScenarioResult) -> dict[str, Any]:
-    return {
-        "scenario": result.name,
-        "path": result.path,
-        "seed": result.seed,
-        "ok": result.ok,
-        "proxy": result.proxy_kind,
-        "mode": result.mode,
-        "error": result.error,
-        "figures": result.figures,
-        "faults": [vars(f) for f in result.faults],
-        "verdicts": [v.to_dict() for v in result.verdicts],
-        "rerun": result.rerun(),
-    }

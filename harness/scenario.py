@@ -143,6 +143,24 @@ def feed_continue() -> Action:
     return Action("feed-continued", run, heals="feed-paused", needs_processes=True)
 
 
+def venue_pause() -> Action:
+    """SIGSTOP the venue process: its sender stalls while the intended send times keep running."""
+
+    async def run(stack: Stack) -> None:
+        await stack.pause_venue()
+
+    return Action("venue-paused", run, fault="venue-paused", needs_processes=True)
+
+
+def venue_continue() -> Action:
+    """SIGCONT the paused venue process (it then sends everything it owes at once)."""
+
+    async def run(stack: Stack) -> None:
+        await stack.continue_venue()
+
+    return Action("venue-continued", run, heals="venue-paused", needs_processes=True)
+
+
 def feed_kill() -> Action:
     """SIGKILL the feed process: no clean shutdown, only what is on disk survives (journal, DLQ)."""
 

@@ -178,6 +178,14 @@ class StackBase:
         """SIGCONT the feed process."""
         raise NeedsProcesses("pausing the feed needs the multi-process stack")
 
+    async def pause_venue(self) -> None:
+        """SIGSTOP the venue process."""
+        raise NeedsProcesses("pausing the venue needs the multi-process stack")
+
+    async def continue_venue(self) -> None:
+        """SIGCONT the venue process."""
+        raise NeedsProcesses("pausing the venue needs the multi-process stack")
+
     async def kill_feed(self) -> None:
         """SIGKILL the feed process."""
         raise NeedsProcesses("killing the feed needs the multi-process stack")

@@ -358,7 +358,7 @@ def _facts(pairs: Sequence[tuple[str, str]]) -> str:
 def header(report: dict[str, Any]) -> str:
     """Overall verdict, run settings, machine facts and creation time."""
     machine = _dict(report.get("machine"))
-    memory = _num(machine.get("memory_gb"))
+    memory = _num(machine.get("memory_gib"))
     facts = [
         ("seed", _e(report.get("seed"))),
         ("mode", _e(report.get("mode"))),

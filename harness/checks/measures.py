@@ -11,25 +11,23 @@ from harness.checks.verdict import Verdict
 
 
 def check_latency(
-    samples_ns: Iterable[int], *, p99_ms: float, name: str = "latency from intended send time"
+    samples_ns: Iterable[int],
+    *,
+    p99_ms: float | None,
+    p50_ms: float | None = None,
+    p999_ms: float | None = None,
+    name: str = "latency from intended send time",
 ) -> Verdict:
-    """p50/p99/max of latencies (ns); ok when p99 is within ``p99_ms``."""
-    hist = HdrHistogram(1, 600_000_000_000, 3)
-    count = 0
-    for value in samples_ns:
-        hist.record_value(max(int(value), 1))
-        count += 1
-    if not count:
+    """Percentiles of latencies (ns) against their bounds (None: that percentile is not judged)."""
+    figures = latency_figures(samples_ns)
+    if not figures:
         return Verdict(name, False, "no latency samples", {})
-    figures = {
-        "samples": count,
-        "p50_ms": round(hist.get_value_at_percentile(50) / 1e6, 3),
-        "p99_ms": round(hist.get_value_at_percentile(99) / 1e6, 3),
-        "max_ms": round(hist.get_max_value() / 1e6, 3),
-        "sla_p99_ms": p99_ms,
-    }
-    ok = figures["p99_ms"] <= p99_ms
-    return Verdict(name, ok, f"p99 {figures['p99_ms']} ms (SLA {p99_ms} ms)", figures)
+    bounds = {"p50_ms": p50_ms, "p99_ms": p99_ms, "p999_ms": p999_ms}
+    over = [f"{key[:-3]} {figures[key]} ms > {bound} ms" for key, bound in bounds.items() if bound is not None
+            and figures[key] > bound]  # fmt: skip
+    figures |= {f"sla_{key}": bound for key, bound in bounds.items() if bound is not None}
+    shown = ", ".join(f"{k[:-3]} {figures[k]} ms (SLA {b})" for k, b in bounds.items() if b is not None)
+    return Verdict(name, not over, "; ".join(over) if over else shown, figures)
 
 
 def check_recovery(

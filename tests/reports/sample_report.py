@@ -194,7 +194,7 @@ def build_sample_report() -> dict[str, Any]:
         "machine": {
             "cpu_model": "Example CPU @ 3.0GHz",
             "cores": 2,
-            "memory_gb": 7.8,
+            "memory_gib": 7.8,
             "os": "Linux 6.1 (Debian 12)",
             "python": "3.11.7",
             "libraries": {"websockets": "14.1", "aiohttp": "3.11.0", "picows": "1.6.0"},

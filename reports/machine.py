@@ -10,7 +10,17 @@ from typing import Any
 
 import psutil
 
-LIBRARIES = ("websockets", "aiohttp", "orjson", "msgspec", "uvloop", "picows", "toxiproxy-python")
+LIBRARIES = (
+    "websockets",
+    "aiohttp",
+    "orjson",
+    "msgspec",
+    "uvloop",
+    "picows",
+    "toxiproxy-python",
+    "hdrhistogram",
+    "prometheus-client",
+)
 
 
 def cpu_model() -> str:

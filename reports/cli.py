@@ -1,0 +1,136 @@
+"""``tickstorm report`` (render a finished run again, optionally compared with a baseline) and
+``tickstorm baseline`` (run the SLA suite and the feed benchmark, and write reports/baselines/NAME.json)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``report`` and ``baseline`` subcommands."""
+    report = subparsers.add_parser(
+        "report",
+        help="render a finished run again (console, HTML), optionally compared with a baseline",
+        description="Render RUN_DIR/report.json again: console summary, HTML, comparison with a baseline.",
+    )
+    report.add_argument("run_dir", type=Path, help="a run directory (runs/<time>-seed<N>) or a report.json")
+    report.add_argument("--html", type=Path, help="write the HTML report here (default: RUN_DIR/report.html)")
+    report.add_argument("--compare", type=Path, help="a baseline file (reports/baselines/NAME.json)")
+    report.set_defaults(func=report_command)
+
+    baseline = subparsers.add_parser(
+        "baseline",
+        help="run the SLA suite and the feed benchmark; write reports/baselines/NAME.json",
+        description=(
+            "Measure the latency ceiling, run the scenarios (multi-process) and the feed throughput "
+            "benchmark, and write the published figures with the machine facts."
+        ),
+    )
+    baseline.add_argument("--name", default="sla", help="baseline name (file reports/baselines/NAME.json)")
+    baseline.add_argument("paths", nargs="*", type=Path, default=[Path("scenarios")], help="scenario files")
+    baseline.add_argument("--seed", type=int, default=1, help="seed for the scenarios")
+    baseline.add_argument("--dir", type=Path, default=Path("reports/baselines"), help="where baselines go")
+    baseline.add_argument("--out", type=Path, default=Path("runs"), help="where the run's reports go")
+    baseline.add_argument("--no-bench", action="store_true", help="skip the feed throughput benchmark")
+    baseline.set_defaults(func=baseline_command)
+
+
+def report_command(args: argparse.Namespace) -> int:
+    """Entry point of ``tickstorm report``."""
+    from rich.console import Console
+
+    from reports.compare import compare, published_figures
+    from reports.console import print_report
+    from reports.files import load_baseline, load_report
+    from reports.html import render_html
+
+    try:
+        report = load_report(args.run_dir)
+        if args.compare:
+            report["comparison"] = compare(published_figures(report), load_baseline(args.compare))
+    except ValueError as exc:
+        print(f"tickstorm report: {exc}", file=sys.stderr)
+        return 2
+    print_report(Console(), report)
+    run_dir = args.run_dir if args.run_dir.is_dir() else args.run_dir.parent
+    html = args.html or run_dir / "report.html"
+    html.write_text(render_html(report), encoding="utf-8")
+    print(f"HTML report: {html}")
+    regressed = any(row["regressed"] for row in (report.get("comparison") or {}).get("rows", []))
+    return 1 if regressed or not report.get("ok") else 0
+
+
+def baseline_command(args: argparse.Namespace) -> int:
+    """Entry point of ``tickstorm baseline``."""
+    from rich.console import Console
+
+    from harness.ceiling import latency_ceiling
+    from harness.runner import junit_xml, run_scenario
+    from harness.scenario import ScenarioError, load_scenario, scenario_files
+    from harness.service import run_async
+    from harness.sla import DEFAULT_SLA_PATH, load_sla
+    from reports.compare import BASELINE_FORMAT, published_figures
+    from reports.console import print_report
+    from reports.files import write_run
+    from reports.machine import machine_facts
+
+    console = Console()
+    try:
+        scenarios = [load_scenario(p) for p in scenario_files(args.paths)]
+    except ScenarioError as exc:
+        print(f"tickstorm baseline: {exc}", file=sys.stderr)
+        return 2
+    sla = load_sla()
+    ceiling = run_async(latency_ceiling())
+    console.print(f"latency ceiling: {ceiling['latency']}")
+    results = []
+    for scenario in scenarios:
+        console.print(f"running {scenario.name}")
+        results.append(run_async(run_scenario(scenario, args.seed, mode="processes", sla=sla)))
+    bench = None
+    if not args.no_bench:
+        try:
+            from benchmarks import bench_feed
+        except ImportError:
+            console.print("benchmarks are not importable (run from the source tree): skipped")
+        else:
+            console.print("running the feed throughput benchmark")
+            bench = bench_feed.run(quick=False)
+    run_dir, report = write_run(
+        results,
+        out=args.out,
+        seed=args.seed,
+        mode="processes",
+        sla_file=str(DEFAULT_SLA_PATH.relative_to(DEFAULT_SLA_PATH.parent.parent)),
+        ceiling=ceiling,
+        baseline=None,
+        junit=junit_xml(results),
+    )
+    print_report(console, report)
+    doc = {
+        "format": BASELINE_FORMAT,
+        "name": args.name,
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine_facts(),
+        "seed": args.seed,
+        "mode": "processes",
+        "proxy": report["proxy"],
+        "ok": report["ok"],
+        "ceiling": ceiling,
+        "bench_feed": bench,
+        "figures": published_figures(report, bench),
+        "scenarios": [
+            {"name": s["name"], "ok": s["ok"], "figures": s["figures"]} for s in report["scenarios"]
+        ],
+    }
+    args.dir.mkdir(parents=True, exist_ok=True)
+    out = args.dir / f"{args.name}.json"
+    out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    console.print(f"baseline written: {out} (run reports in {run_dir})")
+    return 0 if report["ok"] else 1
