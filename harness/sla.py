@@ -85,6 +85,7 @@ class Alerts(_Strict):
     stale_for: str = "30s"
     reconnects_per_5m: float = Field(default=10, gt=0)
     resyncs_per_5m: float = Field(default=20, gt=0)
+    gaps_per_5m: float = Field(default=20, gt=0)
     dlq_growth_per_5m: float = Field(default=1, gt=0)
     buffer_fill_fraction: float = Field(default=0.8, gt=0, le=1)
 

@@ -211,7 +211,7 @@ def unit_tests_document(settings: RuleSettings, rule_file: str = "../alerts.yml"
         )
 
     counting("TickstormFeedReconnectsFrequent", n.RECONNECTS, settings.reconnects, lambda t: t)
-    counting("TickstormFeedGapsFrequent", n.GAPS, settings.resyncs, lambda t: {**t, "stream_kind": "trade"})
+    counting("TickstormFeedGapsFrequent", n.GAPS, settings.gaps, lambda t: {**t, "stream_kind": "trade"})
     counting("TickstormFeedResyncsFrequent", n.RESYNCS, settings.resyncs, lambda t: t)
     counting("TickstormFeedDeadLettersGrowing", n.DLQ, settings.dlq_growth, lambda t: t)
 

@@ -36,6 +36,7 @@ class RuleSettings:
     stale_for: str
     reconnects: float
     resyncs: float
+    gaps: float
     dlq_growth: float
     buffer_fill: float
     count_window: str = "5m"  # the [alerts] thresholds are counts per 5 minutes
@@ -61,6 +62,7 @@ class RuleSettings:
             stale_for=alerts.stale_for,
             reconnects=alerts.reconnects_per_5m,
             resyncs=alerts.resyncs_per_5m,
+            gaps=alerts.gaps_per_5m,
             dlq_growth=alerts.dlq_growth_per_5m,
             buffer_fill=alerts.buffer_fill_fraction,
         )
@@ -176,10 +178,10 @@ def alert_rules(s: RuleSettings) -> list[Alert]:
         ),
         Alert(
             "TickstormFeedGapsFrequent",
-            f"sum by ({by_target}, stream_kind) (increase({n.GAPS}[{win}])) >= {_num(s.resyncs)}",
+            f"sum by ({by_target}, stream_kind) (increase({n.GAPS}[{win}])) >= {_num(s.gaps)}",
             "warning",
             "Feed {{ $labels.instance }}: frequent gaps on {{ $labels.stream_kind }} streams",
-            f"At least {_num(s.resyncs)} gaps (ids the feed reports as never delivered) in {win} on "
+            f"At least {_num(s.gaps)} gaps (ids the feed reports as never delivered) in {win} on "
             "{{ $labels.stream_kind }} streams.",
         ),
         Alert(
