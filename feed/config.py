@@ -250,6 +250,13 @@ class FeedSettings(BaseSettings):
             "scenario's memory check must catch). Never set it in production."
         ),
     )
+    debug_tracemalloc: bool = Field(
+        default=False,
+        description=(
+            "Diagnostics: trace Python allocations with tracemalloc (the feed runs markedly slower) and put "
+            "the top allocation growth since start into the --state-out file."
+        ),
+    )
     resume: bool = Field(
         default=False,
         description=(

@@ -8,6 +8,7 @@ to compare its books with the venue's true books.
 from __future__ import annotations
 
 import os
+import tracemalloc
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ def feed_state(feed: BinanceSpotFeed, *, sequence: int = 0) -> dict[str, Any]:
     backfilling = any(
         s.sequencer is not None and s.sequencer.waiting is not None for s in feed.core.streams.values()
     )
-    return {
+    doc: dict[str, Any] = {
         "sequence": sequence,
         "pid": os.getpid(),
         "streams": feed.settings.stream_names(),
@@ -38,6 +39,15 @@ def feed_state(feed: BinanceSpotFeed, *, sequence: int = 0) -> dict[str, Any]:
         "backfilling": backfilling,
         "stats": feed.stats(),
     }
+    if feed.allocations_at_start is not None:
+        doc["allocation_growth"] = allocation_growth(feed.allocations_at_start)
+    return doc
+
+
+def allocation_growth(start: tracemalloc.Snapshot, top: int = 10) -> list[str]:
+    """The source lines whose allocations grew most since ``start`` (tracemalloc must be tracing)."""
+    now = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+    return [str(stat) for stat in now.compare_to(start, "lineno")[:top]]
 
 
 def write_state(path: Path, state: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ async def latency_ceiling(
     *,
     recording: str = "spot-btcusdt",
     speed: float = 20.0,
-    seconds: float = 4.0,
+    seconds: float = 3.0,
     streams: tuple[str, ...] = ("trade", "aggTrade", "depth@100ms", "bookTicker"),
     symbol: str = "btcusdt",
 ) -> dict[str, Any]:

@@ -100,15 +100,16 @@ def evaluate(
             )
         )
     if scenario.memory_check and run.rss:
-        verdicts.append(
-            check_memory(
-                run.rss,
-                t0_ns=run.t0_ns,
-                warmup_s=sla.memory.warmup_s,
-                slope_mb_per_min=scenario.sla.rss_slope_mb_per_min or sla.memory.rss_slope_mb_per_min,
-                max_mb=sla.memory.rss_max_mb,
-            )
+        memory = check_memory(
+            run.rss,
+            t0_ns=run.t0_ns,
+            warmup_s=sla.memory.warmup_s,
+            slope_mb_per_min=scenario.sla.rss_slope_mb_per_min or sla.memory.rss_slope_mb_per_min,
+            max_mb=sla.memory.rss_max_mb,
         )
+        if run.allocation_growth:
+            memory.evidence["top_allocation_growth"] = run.allocation_growth
+        verdicts.append(memory)
     return verdicts
 
 

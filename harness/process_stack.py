@@ -269,6 +269,7 @@ class ProcessStack(StackBase):
             stats=state["stats"],
             dead_letters=letters,
             rss=self.rss,
+            allocation_growth=state.get("allocation_growth", []),
             rss_by_process={name: samples for name, samples in self.rss_by_process.items() if samples},
             restarts=self.restarts,
         )

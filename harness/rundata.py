@@ -40,4 +40,5 @@ class RunData:
     dead_letters: list[tuple[str | None, bytes]] | None = None  # None: the run had no DLQ
     rss: list[tuple[int, int]] = field(default_factory=list)  # (monotonic ns, bytes) of the feed process
     rss_by_process: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # feed, venue, proxy
+    allocation_growth: list[str] = field(default_factory=list)  # tracemalloc top growth (on demand)
     restarts: int = 0  # times the feed process was killed and started again

@@ -158,6 +158,11 @@ def register(subparsers: Any) -> None:
         help="venue, proxy and feed as separate processes (default), or all in this process (faster; "
         "scenarios with process faults or memory checks always use processes)",
     )
+    run.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="trace the feed's allocations (slower); soaks then name the top allocation growth in evidence",
+    )
     run.add_argument("--sla", type=Path, help="SLA config file (default: the packaged harness/sla.toml)")
     run.add_argument("--json", type=Path, help="also copy report.json here")
     run.add_argument(
@@ -184,10 +189,12 @@ def run_command(args: argparse.Namespace) -> int:
     console = Console(width=None if sys.stdout.isatty() else 132, force_terminal=False if plain else None)
     try:
         scenarios = [load_scenario(p) for p in scenario_files(args.paths)]
-        if args.speed is not None:
-            for scenario in scenarios:
+        for scenario in scenarios:
+            if args.speed is not None:
                 scenario.speed = args.speed
                 scenario.validate()
+            if args.tracemalloc:
+                scenario.feed = {**scenario.feed, "debug_tracemalloc": True}
         sla = load_sla(args.sla)
         baseline = load_baseline(args.compare) if args.compare else None
     except (ScenarioError, SLAConfigError, ValueError) as exc:

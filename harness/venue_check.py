@@ -34,12 +34,12 @@ from feed.binance_spot.book_sync import BookSync, Step
 from harness.procs import ServiceProcess
 from mock_venues.replay.source import venue_id_of
 
-# (set name, replay speed): speeds keep each replay around ten seconds.
+# (set name, replay speed): speeds keep each replay around five seconds.
 DEFAULT_SETS: tuple[tuple[str, float], ...] = (
-    ("spot-btcusdt", 50.0),
-    ("spot-multi-2021", 10.0),
-    ("spot-10sym-2021", 10.0),
-    ("spot-4sym-2021", 5.0),
+    ("spot-btcusdt", 100.0),
+    ("spot-multi-2021", 20.0),
+    ("spot-10sym-2021", 20.0),
+    ("spot-4sym-2021", 10.0),
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import tracemalloc
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
@@ -150,6 +151,7 @@ class BinanceSpotFeed:
         self._subscriptions: list[Subscription] = []
         self._callbacks: list[Callable[[FeedEvent], None]] = []
         self.retained: list[FeedEvent] = []
+        self.allocations_at_start: tracemalloc.Snapshot | None = None
         if settings.debug_retain_events:  # a deliberate leak for testing the memory check
             self._callbacks.append(self.retained.append)
         self._jsonl: IO[bytes] | None = None
@@ -179,6 +181,9 @@ class BinanceSpotFeed:
         s = self.settings
         if self._own_dlq and s.dlq_path is not None:
             self.dlq = DeadLetterQueue(s.dlq_path)
+        if s.debug_tracemalloc:
+            tracemalloc.start(1)
+            self.allocations_at_start = tracemalloc.take_snapshot()
         resume_from: dict[str, int] = {}
         if s.jsonl is not None:
             journal_path = Path(s.jsonl)

@@ -63,3 +63,19 @@ def test_junit_report_names_failed_checks_and_the_rerun_command() -> None:
     failure = suite.find("testcase[@name='b']/failure")
     assert failure is not None and "books exact: 1 differs" in (failure.text or "")
     assert "tickstorm run scenarios/b.py --seed 9" in (failure.text or "")
+
+
+def test_every_command_is_mapped_to_the_module_that_registers_it() -> None:
+    import argparse
+    import importlib
+
+    from harness.cli import COMMAND_MODULE, SUBCOMMAND_MODULES, build_parser
+
+    full = build_parser()
+    commands = next(a for a in full._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert set(commands) == set(COMMAND_MODULE)
+    assert set(COMMAND_MODULE.values()) == set(SUBCOMMAND_MODULES)
+    for command, module in COMMAND_MODULE.items():
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(module).register(sub)
+        assert command in sub.choices
