@@ -10,6 +10,7 @@ from typing import Any
 from harness.checks.books import check_books
 from harness.checks.delivery import Delivered, Published, check_stream, delivered_streams
 from harness.checks.measures import (
+    MIN_MEMORY_SAMPLES,
     check_buffer,
     check_dlq,
     check_latency,
@@ -113,8 +114,9 @@ def evaluate(
     return verdicts
 
 
-def figures(run: RunData, run_s: float) -> dict[str, Any]:
-    """The key figures of a run (delivery, gaps, resyncs, latency, memory, buffer)."""
+def figures(run: RunData, run_s: float, *, warmup_s: float = 0.0) -> dict[str, Any]:
+    """The key figures of a run (delivery, gaps, resyncs, latency, memory, buffer); the RSS slope only
+    counts samples after ``warmup_s`` (and is None when too few remain: start-up growth is not a slope)."""
     stats = run.stats
     lat = latency_figures([ns for _, ns, _ in live_latencies(run)])
     out: dict[str, Any] = {
@@ -133,7 +135,10 @@ def figures(run: RunData, run_s: float) -> dict[str, Any]:
         "run_s": round(run_s, 2),
     }
     if run.rss:
-        out |= memory_figures(run.rss, t0_ns=run.t0_ns)
+        out |= memory_figures(run.rss, t0_ns=run.t0_ns, warmup_s=warmup_s)
+        after = sum(1 for t, _ in run.rss if (t - run.t0_ns) / 1e9 >= warmup_s)
+        if after < MIN_MEMORY_SAMPLES:
+            out["rss_slope_mb_per_min"] = None
     return out
 
 

@@ -105,7 +105,7 @@ async def run_scenario(
             await stack.settle()
             run = await stack.gather(t0)
             result.verdicts = evaluate(run, scenario, sla, result.faults, healed_in_timeline)
-            result.figures = figures(run, (time.monotonic_ns() - t0) / 1e9)
+            result.figures = figures(run, (time.monotonic_ns() - t0) / 1e9, warmup_s=sla.memory.warmup_s)
             result.measurements = measure(
                 run,
                 result.faults,
@@ -180,13 +180,13 @@ def register(subparsers: Any) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """Entry point of ``tickstorm run``."""
-    from rich.console import Console
     from rich.markup import escape
 
+    from reports.console import make_console
     from reports.files import load_baseline, write_run
 
     plain = bool(os.environ.get("CI"))  # CI: no live display, plain logs
-    console = Console(width=None if sys.stdout.isatty() else 132, force_terminal=False if plain else None)
+    console = make_console(plain=plain)
     try:
         scenarios = [load_scenario(p) for p in scenario_files(args.paths)]
         for scenario in scenarios:

@@ -43,10 +43,9 @@ def register(subparsers: Any) -> None:
 
 def report_command(args: argparse.Namespace) -> int:
     """Entry point of ``tickstorm report``."""
-    from rich.console import Console
 
     from reports.compare import compare, published_figures
-    from reports.console import print_report
+    from reports.console import make_console, print_report
     from reports.files import load_baseline, load_report
     from reports.html import render_html
 
@@ -57,7 +56,7 @@ def report_command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"tickstorm report: {exc}", file=sys.stderr)
         return 2
-    print_report(Console(), report)
+    print_report(make_console(), report)
     run_dir = args.run_dir if args.run_dir.is_dir() else args.run_dir.parent
     html = args.html or run_dir / "report.html"
     html.write_text(render_html(report), encoding="utf-8")
@@ -68,7 +67,6 @@ def report_command(args: argparse.Namespace) -> int:
 
 def baseline_command(args: argparse.Namespace) -> int:
     """Entry point of ``tickstorm baseline``."""
-    from rich.console import Console
 
     from harness.ceiling import latency_ceiling
     from harness.runner import junit_xml, run_scenario
@@ -76,11 +74,11 @@ def baseline_command(args: argparse.Namespace) -> int:
     from harness.service import run_async
     from harness.sla import DEFAULT_SLA_PATH, load_sla
     from reports.compare import BASELINE_FORMAT, published_figures
-    from reports.console import print_report
+    from reports.console import make_console, print_report
     from reports.files import write_run
     from reports.machine import machine_facts
 
-    console = Console()
+    console = make_console()
     try:
         scenarios = [load_scenario(p) for p in scenario_files(args.paths)]
     except ScenarioError as exc:

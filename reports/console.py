@@ -3,11 +3,21 @@ comparison with a baseline, and the seed and rerun command of each failure. Rend
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+WIDTH_WHEN_PIPED = 170  # the summary table has 13 columns: logs and CI get a wide, unwrapped table
+
+
+def make_console(*, plain: bool = False) -> Console:
+    """A console for reports: the terminal's width, or a wide one when output goes to a file or CI log."""
+    return Console(
+        width=None if sys.stdout.isatty() else WIDTH_WHEN_PIPED, force_terminal=False if plain else None
+    )
 
 
 def _num(value: Any, digits: int = 1, unit: str = "") -> str:
