@@ -87,6 +87,11 @@ def measure(
         elif at >= t0:
             index = (at - t0) // step
             delivered[index] = delivered.get(index, 0) + 1
+    for at, letter_stream, reason in run.dead_letter_times:
+        lane.append(
+            {"t_s": round((at - t0) / 1e9, 3), "kind": "dlq", "stream": letter_stream or "", "detail": reason}
+        )
+    lane.sort(key=lambda entry: entry["t_s"])
     rss_by_process = rss_by_process or ({"feed": run.rss} if run.rss else {})
     last = max([*delivered, *by_interval, 0])
     for samples in rss_by_process.values():

@@ -257,7 +257,10 @@ class ProcessStack(StackBase):
             true = await self.venue.true_book(symbol, limit=1_000_000)
             books[symbol] = (true, entry["book"] if entry["synced"] else None, band)
         with DeadLetterQueue(self.dlq_path) as dlq:
-            letters = [(e.stream, e.raw) for e in dlq.entries()]
+            entries = list(dlq.entries())
+        letters = [(e.stream, e.raw) for e in entries]
+        wall_minus_mono = time.time_ns() - time.monotonic_ns()
+        letter_times = [(e.received_unix_ns - wall_minus_mono, e.stream, e.reason) for e in entries]
         return RunData(
             t0_ns=t0_ns,
             streams=streams,
@@ -268,6 +271,7 @@ class ProcessStack(StackBase):
             books=books,
             stats=state["stats"],
             dead_letters=letters,
+            dead_letter_times=letter_times,
             rss=self.rss,
             allocation_growth=state.get("allocation_growth", []),
             rss_by_process={name: samples for name, samples in self.rss_by_process.items() if samples},

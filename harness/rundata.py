@@ -38,6 +38,9 @@ class RunData:
     books: dict[str, BookTriple]
     stats: dict[str, Any]
     dead_letters: list[tuple[str | None, bytes]] | None = None  # None: the run had no DLQ
+    dead_letter_times: list[tuple[int, str | None, str]] = field(
+        default_factory=list
+    )  # (mono ns, stream, reason)
     rss: list[tuple[int, int]] = field(default_factory=list)  # (monotonic ns, bytes) of the feed process
     rss_by_process: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # feed, venue, proxy
     allocation_growth: list[str] = field(default_factory=list)  # tracemalloc top growth (on demand)

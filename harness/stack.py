@@ -295,7 +295,10 @@ class Stack(StackBase):
         assert feed.dlq is not None
         feed.dlq.flush()
         with DeadLetterQueue(self.workdir / "dlq.sqlite") as dlq:
-            letters = [(e.stream, e.raw) for e in dlq.entries()]
+            entries = list(dlq.entries())
+        letters = [(e.stream, e.raw) for e in entries]
+        wall_minus_mono = time.time_ns() - time.monotonic_ns()
+        letter_times = [(e.received_unix_ns - wall_minus_mono, e.stream, e.reason) for e in entries]
         streams = feed.settings.stream_names()
         return RunData(
             t0_ns=t0_ns,
@@ -307,4 +310,5 @@ class Stack(StackBase):
             books=books,
             stats=feed.stats(),
             dead_letters=letters,
+            dead_letter_times=letter_times,
         )

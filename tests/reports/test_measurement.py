@@ -97,3 +97,21 @@ def test_reports_hold_no_secrets_and_no_absolute_paths(tmp_path: Path) -> None:
     assert "abc123" not in text and "s3cret" not in text and clean["feed"]["symbols"] == ["btcusdt"]
     assert clean["path"] == "scenarios/x.py"
     assert str(tmp_path) not in text and str(Path.cwd()) not in text and str(Path.home()) not in text
+
+
+async def test_dead_letters_appear_in_the_events_lane_when_they_arrived() -> None:
+    from harness.scenario import venue_fault
+
+    corrupt = Scenario(
+        name="corrupt",
+        description="",
+        duration_s=3.0,
+        streams=["aggTrade"],
+        expect_dlq=True,
+        timeline=[at(1.0, venue_fault("corrupt", "btcusdt@aggTrade", count=2))],
+    )
+    result = await run_scenario(corrupt, seed=13)
+    assert result.ok, [(v.check, v.summary) for v in result.failed()]
+    letters = [e for e in result.measurements["events"] if e["kind"] == "dlq"]
+    assert len(letters) == 2 and all(e["stream"] == "btcusdt@aggTrade" for e in letters)
+    assert all(0.9 <= e["t_s"] <= 3.0 for e in letters), letters
