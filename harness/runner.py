@@ -124,7 +124,7 @@ async def _play(stack: StackBase, scenario: Scenario, seed: int, t0: int) -> lis
         if delay > 0:
             await asyncio.sleep(delay)
         began = time.monotonic_ns()  # a fault may act before its API call returns: its window opens here
-        await step.action.run(stack)  # type: ignore[arg-type]
+        await step.action.run(stack)
         now = time.monotonic_ns()  # ...and a heal is certain only once its call returned
         if step.action.fault:
             windows.append(FaultWindow(step.action.fault, began))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mock_venues.recordings import BUNDLED
 
 if TYPE_CHECKING:
-    from harness.stack import Stack
+    from harness.stack import StackBase as Stack
 
 TOXIC_TYPES = ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop")
 VENUE_FAULTS = ("drop", "duplicate", "reorder", "corrupt", "silence", "refuse_subscribe")

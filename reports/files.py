@@ -52,27 +52,21 @@ def write_report(run_dir: Path, report: dict[str, Any]) -> None:
 
 def load_report(path: Path) -> dict[str, Any]:
     """A report.json (or the one inside a run directory), checked for its format."""
-    if path.is_dir():
-        path = path / "report.json"
-    try:
-        doc = orjson.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such report") from None
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not JSON ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != REPORT_FORMAT:
-        raise ValueError(f"{path}: not a tickstorm report (format {REPORT_FORMAT} expected)")
-    return doc
+    return _load(path / "report.json" if path.is_dir() else path, REPORT_FORMAT, "report")
 
 
 def load_baseline(path: Path) -> dict[str, Any]:
     """A baseline file, checked for its format."""
+    return _load(path, BASELINE_FORMAT, "baseline")
+
+
+def _load(path: Path, fmt: str, what: str) -> dict[str, Any]:
     try:
         doc = orjson.loads(path.read_bytes())
     except FileNotFoundError:
-        raise ValueError(f"{path}: no such baseline") from None
+        raise ValueError(f"{path}: no such {what}") from None
     except orjson.JSONDecodeError as exc:
         raise ValueError(f"{path}: not JSON ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != BASELINE_FORMAT:
-        raise ValueError(f"{path}: not a tickstorm baseline (format {BASELINE_FORMAT} expected)")
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        raise ValueError(f"{path}: not a tickstorm {what} (format {fmt} expected)")
     return doc
