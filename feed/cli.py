@@ -114,11 +114,11 @@ def run_feed(args: argparse.Namespace) -> int:
 
     dumps = 0
 
-    def dump_state(running: BinanceSpotFeed) -> None:
+    def dump_state(running: BinanceSpotFeed, final: bool = False) -> None:
         nonlocal dumps
         if args.state_out is not None:
             dumps += 1
-            write_state(args.state_out, feed_state(running, sequence=dumps))
+            write_state(args.state_out, feed_state(running, sequence=dumps, final=final))
 
     def ready(running: BinanceSpotFeed) -> dict[str, Any]:
         if args.state_out is not None:
@@ -135,7 +135,7 @@ def run_feed(args: argparse.Namespace) -> int:
         }
 
     def on_stop(running: BinanceSpotFeed) -> None:
-        dump_state(running)
+        dump_state(running, final=True)
         print(orjson.dumps({"event": "stopped", **running.stats()}).decode(), file=sys.stderr)
 
     if settings.serve_port is not None:

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from feed.binance_spot.feed import BinanceSpotFeed
 
 
-def feed_state(feed: BinanceSpotFeed, *, sequence: int = 0) -> dict[str, Any]:
-    """Books (every level), whether each is in sync, whether a backfill is pending, and the counters."""
+def feed_state(feed: BinanceSpotFeed, *, sequence: int = 0, final: bool = False) -> dict[str, Any]:
+    """Books (every level), whether each is in sync, whether a backfill is pending, and the counters; the
+    final dump (on stop) adds the top allocation growth when tracemalloc is on (slow on a big heap)."""
     books: dict[str, Any] = {}
     for symbol, state in feed.core.books.items():
         book = feed.book(symbol)
@@ -39,7 +40,7 @@ def feed_state(feed: BinanceSpotFeed, *, sequence: int = 0) -> dict[str, Any]:
         "backfilling": backfilling,
         "stats": feed.stats(),
     }
-    if feed.allocations_at_start is not None:
+    if final and feed.allocations_at_start is not None:
         doc["allocation_growth"] = allocation_growth(feed.allocations_at_start)
     return doc
 

@@ -33,7 +33,7 @@ from mock_venues.binance_spot.control_client import RemoteVenue
 from mock_venues.recordings import bundled
 
 RSS_INTERVAL_S = 0.5
-STATE_DUMP_TIMEOUT_S = 5.0
+STATE_DUMP_TIMEOUT_S = 15.0  # a loaded machine (or a big heap) can take seconds
 
 VENUE_FLAGS: dict[str, str] = {
     "max_connection_age_s": "--max-connection-age",

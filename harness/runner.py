@@ -79,11 +79,13 @@ async def run_scenario(
     sla: SLAConfig | None = None,
     stack_type: type[StackBase] | None = None,
     keep_run: bool = False,
+    judge_latency: bool = False,
 ) -> ScenarioResult:
     """Run one scenario end to end: start the stack, play the timeline, heal, settle, check.
 
     ``stack_type`` replaces the stack the mode picks (tests use it to run a deliberately broken one);
-    ``keep_run`` keeps the gathered histories on the result (``result.run``).
+    ``keep_run`` keeps the gathered histories on the result (``result.run``); ``judge_latency`` adds the
+    latency SLA verdicts (the command line does; test suites measure latency but do not judge it).
     """
     sla = sla or load_sla()
     chosen = stack_mode(scenario, mode)
@@ -104,7 +106,9 @@ async def run_scenario(
                 window.end_ns = window.end_ns or heal_ns
             await stack.settle()
             run = await stack.gather(t0)
-            result.verdicts = evaluate(run, scenario, sla, result.faults, healed_in_timeline)
+            result.verdicts = evaluate(
+                run, scenario, sla, result.faults, healed_in_timeline, judge_latency=judge_latency
+            )
             result.figures = figures(run, (time.monotonic_ns() - t0) / 1e9, warmup_s=sla.memory.warmup_s)
             result.measurements = measure(
                 run,
@@ -260,14 +264,14 @@ def _run_one(
 
     from harness.service import run_async
 
+    run = run_scenario(scenario, args.seed, mode=args.mode, sla=sla, judge_latency=True)
     try:
         if live:
-            with console.status(
-                f"running {scenario.name} ({scenario.duration_s:g} s of replay, then checks)"
-            ):
-                result = run_async(run_scenario(scenario, args.seed, mode=args.mode, sla=sla))
+            status = f"running {scenario.name} ({scenario.duration_s:g} s of replay, then checks)"
+            with console.status(status):
+                result = run_async(run)
         else:
-            result = run_async(run_scenario(scenario, args.seed, mode=args.mode, sla=sla))
+            result = run_async(run)
     except Exception as exc:  # report and go on: one broken run must not hide the others
         result = ScenarioResult(
             scenario.name,

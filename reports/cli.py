@@ -90,7 +90,9 @@ def baseline_command(args: argparse.Namespace) -> int:
     results = []
     for scenario in scenarios:
         console.print(f"running {scenario.name}")
-        results.append(run_async(run_scenario(scenario, args.seed, mode="processes", sla=sla)))
+        results.append(
+            run_async(run_scenario(scenario, args.seed, mode="processes", sla=sla, judge_latency=True))
+        )
     bench = None
     if not args.no_bench:
         try:
