@@ -129,7 +129,8 @@ class ProcessStack(StackBase):
         cmd = [sys.executable, "-m", "harness", "feed", "--state-out", str(self.state_path)]
         if resume:
             cmd.append("--resume")
-        self.feed_proc = ServiceProcess(cmd, name="feed", env=self._feed_env)
+        # A generous stop timeout: the final state dump (and its tracemalloc comparison, when on) runs then.
+        self.feed_proc = ServiceProcess(cmd, name="feed", env=self._feed_env, stop_timeout_s=30.0)
         await self.feed_proc.start()
 
     async def _stop_feed(self) -> None:

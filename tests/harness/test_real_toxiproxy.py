@@ -14,7 +14,9 @@ from tests.proxy.support import REAL_BINARY
 pytestmark = [pytest.mark.differential, pytest.mark.timeout(180)]
 
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
-NAMES = [p.name for p in scenario_files([SCENARIOS])]  # the whole suite
+# The whole suite but the memory soak: its faults (proxy down/up) are venue_down's, and two more minute-long
+# soaks next to the rest of the suite on two cores measure the neighbours' memory pressure, not the proxy.
+NAMES = [p.name for p in scenario_files([SCENARIOS]) if p.name != "memory_soak.py"]
 
 
 @pytest.mark.skipif(not REAL_BINARY.is_file(), reason=f"real toxiproxy-server not found at {REAL_BINARY}")
@@ -28,4 +30,5 @@ async def test_identical_verdicts_on_the_real_server(name: str, monkeypatch: pyt
     assert embedded.proxy_kind == "embedded" and against_real.proxy_kind == "env"
     verdicts = [(v.check, v.ok) for v in embedded.verdicts]
     assert verdicts == [(v.check, v.ok) for v in against_real.verdicts]
-    assert embedded.ok and against_real.ok
+    failed = [(v.check, v.summary) for r in (embedded, against_real) for v in r.failed()]
+    assert embedded.ok and against_real.ok, failed
