@@ -152,7 +152,10 @@ def figures(run: RunData, run_s: float, *, warmup_s: float = 0.0) -> dict[str, A
 
 def live_latencies(run: RunData) -> list[tuple[int, int, str]]:
     """(intended send ns, delivery minus intended send ns, stream) of every live market event the venue
-    published (backfilled events and ids the venue never published are left out)."""
+    published (backfilled events and ids the venue never published are left out). Computed once per run:
+    the checks, the figures and the report measurements all read it."""
+    if run.latencies is not None:
+        return run.latencies
     intended: dict[tuple[str, int], int] = {}
     for row in run.timeline.rows():
         intended.setdefault((row.stream, row.venue_id), row.intended_ns)
@@ -164,6 +167,7 @@ def live_latencies(run: RunData) -> list[tuple[int, int, str]]:
             sent = intended.get((run.replay_of.get(stream) or stream, ident))
             if sent is not None:
                 out.append((sent, _get(event, "deliver_ns") - sent, stream))
+    run.latencies = out
     return out
 
 

@@ -45,3 +45,4 @@ class RunData:
     rss_by_process: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # feed, venue, proxy
     allocation_growth: list[str] = field(default_factory=list)  # tracemalloc top growth (on demand)
     restarts: int = 0  # times the feed process was killed and started again
+    latencies: list[tuple[int, int, str]] | None = None  # cache of harness.evaluate.live_latencies
