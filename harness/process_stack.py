@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import orjson
 import psutil
 
 from feed.dlq import DeadLetterQueue
+from feed.journal import read_journal
 from harness.procs import ServiceProcess
 from harness.rundata import RunData
 from harness.scenario import Scenario, ScenarioError
@@ -250,7 +250,7 @@ class ProcessStack(StackBase):
         await self._stop_sampler()
         await self._stop_feed()
         state = orjson.loads(self.state_path.read_bytes())
-        events = read_journal(self.journal)
+        events = list(read_journal(self.journal))
         streams: list[str] = state["streams"]
         books = {}
         for symbol, entry in state["books"].items():
@@ -278,37 +278,3 @@ class ProcessStack(StackBase):
             rss_by_process={name: samples for name, samples in self.rss_by_process.items() if samples},
             restarts=self.restarts,
         )
-
-
-class JournalEvent(msgspec.Struct, kw_only=True):
-    """The fields of a journal line the checkers read (the payload is skipped)."""
-
-    type: str
-    symbol: str = ""
-    stream: str = ""
-    id: int | None = None
-    first_id: int | None = None
-    recv_ns: int = 0
-    deliver_ns: int = 0
-    backfilled: bool = False
-    detail: dict[str, Any] | None = None
-
-    @property
-    def is_market(self) -> bool:
-        """Whether this is market data."""
-        return self.type in ("trade", "aggTrade", "depth", "bookTicker", "kline")
-
-
-_JOURNAL = msgspec.json.Decoder(JournalEvent)
-
-
-def read_journal(path: Path) -> list[JournalEvent]:
-    """Every complete line of a feed journal (a torn last line from a kill is left out)."""
-    if not path.exists():
-        return []
-    out = []
-    with path.open("rb") as journal:
-        for line in journal:
-            if line.endswith(b"\n"):
-                out.append(_JOURNAL.decode(line))
-    return out

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from feed.downstream.protocol import ALL_SYMBOLS, STATUS, Key, channel_of_stream
-from feed.events import MARKET_TYPES
+from feed.journal import read_journal
 from harness.checks.delivery import Delivered, Published, check_stream
 from harness.checks.verdict import Verdict
 
@@ -60,16 +60,11 @@ def load_feed_history(path: Path) -> FeedHistory:
     """Read the feed's ``--jsonl`` file (only type, stream and id of market events are kept)."""
     history = FeedHistory()
     index = 0
-    with path.open("rb") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            index += 1
-            doc = orjson.loads(line)
-            if doc.get("type") in MARKET_TYPES and doc.get("stream") and doc.get("id") is not None:
-                hist = history.streams.setdefault(doc["stream"], StreamHistory())
-                hist.indices.append(index)
-                hist.ids.append(doc["id"])
+    for index, event in enumerate(read_journal(path), 1):
+        if event.is_market and event.stream and event.id is not None:
+            hist = history.streams.setdefault(event.stream, StreamHistory())
+            hist.indices.append(index)
+            hist.ids.append(event.id)
     history.delivered = index
     return history
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.process_stack import ProcessStack, read_journal
+from feed.journal import read_journal
+from harness.process_stack import ProcessStack
 from harness.runner import run_scenario
 from harness.scenario import Scenario, at, feed_kill, feed_restart, proxy_down, proxy_up, venue_call
 from harness.sla import Memory, load_sla
@@ -115,7 +116,7 @@ class ForgetfulRestart(ProcessStack):
 
     async def gather(self, t0_ns: int):  # type: ignore[no-untyped-def]
         run = await super().gather(t0_ns)
-        run.events = run.events + read_journal(self.workdir / "journal-2.jsonl")
+        run.events = run.events + list(read_journal(self.workdir / "journal-2.jsonl"))
         return run
 
 
