@@ -53,18 +53,11 @@ def soak(session: nox.Session) -> None:
 
 @nox.session
 def load(session: nox.Session) -> None:
-    """Find the feed's knee with Locust (venue and feed as processes); writes runs/<id>/load-report.json."""
+    """The load campaign with Locust: acceptance at 500 subscribers, then the knees by subscribers and by
+    replay speed; writes runs/load-baseline-*/ and reports/baselines/load-knee.json (about 6 minutes).
+    Extra arguments go to `tickstorm load-baseline` (e.g. `-- --runs acceptance_x1_500`)."""
     session.install("-e", ".[load]")
-    args = session.posargs or [
-        "--plan",
-        "1x50,1x100,1x200,2x200,5x200,10x200,20x200",
-        "--step-s",
-        "15",
-        "--run-time",
-        "300",
-        "--no-history",
-    ]
-    session.run("tickstorm", "load", *args)
+    session.run("tickstorm", "load-baseline", *session.posargs)
 
 
 @nox.session

@@ -33,6 +33,7 @@ COMMAND_MODULE: dict[str, str] = {
     "run": "harness.runner",
     "observe": "harness.observe",
     "load": "harness.load.cli",
+    "load-baseline": "harness.load.cli",
     "report": "reports.cli",
     "baseline": "reports.cli",
 }

@@ -29,6 +29,36 @@ Entry = tuple[bytes, str | None, int | None, int | None]
 """(encoded message, stream, venue id, venue event time ms); stream None marks a control message (a
 reply or a snapshot), which is never dropped."""
 
+
+class Batch:
+    """Entries handed to one or many consumers as one message: the payload and the latency inputs are
+    computed once, however many consumers get the batch (the hub gives every consumer with the same share
+    of a flush the same batch)."""
+
+    __slots__ = ("_payload", "entries", "events", "exchange_s")
+
+    def __init__(self, entries: list[Entry]) -> None:
+        self.entries = entries
+        self.events = 0
+        """How many of the entries are events (the rest are control messages)."""
+        self.exchange_s: list[float] = []
+        """Venue event times (seconds) of the events that carry one."""
+        for entry in entries:
+            if entry[1] is not None:
+                self.events += 1
+                if entry[3] is not None:
+                    self.exchange_s.append(entry[3] / 1e3)
+        self._payload: bytes | None = None
+
+    @property
+    def payload(self) -> bytes:
+        """The message: the entries' JSON objects separated by newlines."""
+        if self._payload is None:
+            entries = self.entries
+            self._payload = entries[0][0] if len(entries) == 1 else b"\n".join([e[0] for e in entries])
+        return self._payload
+
+
 MAX_PENDING_CONTROL = 256
 SLOW_CLOSE_CODE = 1008
 GAP_REASON = "consumer queue overflow"
@@ -141,20 +171,22 @@ class Consumer:
 
     # -- input -----------------------------------------------------------------------------------------
 
-    def deliver(self, entries: list[Entry]) -> None:
+    def deliver(self, batch: Batch | list[Entry]) -> None:
         """Hand over events/messages in order: written now when the socket keeps up, else queued."""
         if self.closed:
             return
+        if not isinstance(batch, Batch):
+            batch = Batch(batch)
         if not self._queue and self.sink.writable():
-            self._write(entries)
+            self._write(batch)
             return
-        for entry in entries:
+        for entry in batch.entries:
             self._enqueue(entry)
         self._wake.set()
 
     def send_control(self, message: bytes) -> None:
         """Queue a reply or snapshot behind what is already queued (never dropped)."""
-        self.deliver([(message, None, None, None)])
+        self.deliver(Batch([(message, None, None, None)]))
 
     def _enqueue(self, entry: Entry) -> None:
         self._queue.append(entry)
@@ -215,22 +247,18 @@ class Consumer:
         self._gaps.clear()
         return out
 
-    def _write(self, entries: list[Entry]) -> None:
+    def _write(self, batch: Batch) -> None:
         if self._gaps:
-            entries = self._gap_entries() + entries
-        payload = entries[0][0] if len(entries) == 1 else b"\n".join([e[0] for e in entries])
-        self.sink.write(payload)
+            batch = Batch(self._gap_entries() + batch.entries)
+        self.sink.write(batch.payload)
         metrics = self.metrics
-        now_s = self._wall()
-        observe = metrics.exchange_to_send.observe
-        events = 0
-        for entry in entries:
-            if entry[1] is not None:
-                events += 1
-                if entry[3] is not None:
-                    observe(max(now_s - entry[3] / 1e3, 0.0))
-        self.sent += events
-        metrics.events_sent += events
+        if batch.exchange_s:
+            now_s = self._wall()
+            observe = metrics.exchange_to_send.observe
+            for exchange_s in batch.exchange_s:
+                observe(now_s - exchange_s if now_s > exchange_s else 0.0)
+        self.sent += batch.events
+        metrics.events_sent += batch.events
         metrics.frames_sent += 1
 
     async def _writer(self) -> None:
@@ -244,15 +272,15 @@ class Consumer:
                 await self.sink.drain()
                 if self.closed or not self.sink.open:
                     break
-                batch: list[Entry] = []
-                while queue and len(batch) < self.max_batch:
+                entries: list[Entry] = []
+                while queue and len(entries) < self.max_batch:
                     entry = queue.popleft()
                     if entry[1] is None:
                         self._control -= 1
                     else:
                         self._data -= 1
-                    batch.append(entry)
-                self._write(batch)
+                    entries.append(entry)
+                self._write(Batch(entries))
                 if self._data <= self.capacity // 2:
                     self.full_since = None
                 await asyncio.sleep(0)

@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from feed.downstream.consumer import Consumer, Entry
+from feed.downstream.consumer import Batch, Consumer, Entry
 from feed.downstream.protocol import (
     BOOK,
     CHANNELS,
@@ -184,7 +184,8 @@ class Hub:
             self._flush_handle = asyncio.get_running_loop().call_soon(self.flush)
 
     def flush(self) -> None:
-        """Hand every pending event to its subscribers (one call per consumer)."""
+        """Hand every pending event to its subscribers: one batch per consumer, shared by every consumer
+        whose share of the flush is the same (its payload is then joined once)."""
         handle, self._flush_handle = self._flush_handle, None
         if handle is not None:
             handle.cancel()
@@ -193,20 +194,25 @@ class Hub:
             return
         if len(pending) == 1:
             subscribers, entry = pending[0]
-            batch = [entry]
+            batch = Batch([entry])
             for consumer in list(subscribers):
                 consumer.deliver(batch)
             return
-        shares: dict[Consumer, list[Entry]] = {}
-        for subscribers, entry in pending:
+        shares: dict[Consumer, list[int]] = {}
+        for index, (subscribers, _) in enumerate(pending):
             for consumer in subscribers:
                 share = shares.get(consumer)
                 if share is None:
-                    shares[consumer] = [entry]
+                    shares[consumer] = [index]
                 else:
-                    share.append(entry)
-        for consumer, share in shares.items():
-            consumer.deliver(share)
+                    share.append(index)
+        batches: dict[tuple[int, ...], Batch] = {}
+        for consumer, indexes in shares.items():
+            key = tuple(indexes)
+            shared = batches.get(key)
+            if shared is None:
+                shared = batches[key] = Batch([pending[i][1] for i in indexes])
+            consumer.deliver(shared)
 
     def close(self) -> None:
         """Cancel a pending flush (the server is stopping)."""

@@ -69,6 +69,64 @@ def register(subparsers: Any) -> None:
     )
     _add_arguments(parser)
     parser.set_defaults(func=run_command)
+    baseline = subparsers.add_parser(
+        "load-baseline",
+        help="run the load campaign (acceptance at 500 subscribers, knees) and write its baseline",
+        description=(
+            "Run the fixed load campaign (harness/load/baseline.py) one run after the other and write the "
+            "measured steps, knees and the acceptance verdict to reports/baselines/load-knee.json. Exit 1 "
+            "when the acceptance run (500 subscribers at recorded speed) is not within SLA or lost events."
+        ),
+    )
+    baseline.add_argument(
+        "--out",
+        type=Path,
+        default=Path("reports/baselines/load-knee.json"),
+        help="baseline file (default reports/baselines/load-knee.json)",
+    )
+    baseline.add_argument("--runs", help="only these campaign runs (comma-separated names)")
+    baseline.add_argument(
+        "--run-dir", type=Path, help="folder of the runs' outputs (default runs/load-baseline-<timestamp>)"
+    )
+    baseline.set_defaults(func=baseline_command)
+
+
+def baseline_command(args: argparse.Namespace) -> int:
+    """Entry point of ``tickstorm load-baseline``."""
+    from harness.load.baseline import campaign_runs, run_entry, write_baseline
+    from harness.load.driver import LoadOptions, run_load
+    from harness.load.report import machine
+    from harness.service import run_async
+
+    try:
+        runs = campaign_runs(args.runs)
+    except ValueError as exc:
+        print(f"tickstorm load-baseline: {exc}", file=sys.stderr)
+        return 2
+    root = args.run_dir or Path("runs") / time.strftime("load-baseline-%Y%m%d-%H%M%S")
+    entries: dict[str, Any] = {}
+    for run in runs:
+        run_dir = root / run.name
+        opts = LoadOptions(
+            run_dir=run_dir,
+            plan=run.plan,
+            step_s=run.step_s,
+            processes=run.processes,
+            history=run.history,
+            run_time_s=60.0 + 40.0 * len(parse_plan(run.plan)),
+        )
+        report = run_async(run_load(opts), use_uvloop=False)
+        _print_summary(report, run_dir)
+        entries[run.name] = run_entry(run, report)
+    baseline = write_baseline(args.out, entries, machine())
+    from rich.console import Console
+
+    console = Console(width=160)
+    for key, value in baseline["summary"].items():
+        console.print(f"[bold]{key}[/bold]: {value}")
+    console.print(f"baseline: {args.out}")
+    accepted = baseline["summary"].get("acceptance_x1_500")
+    return 1 if accepted is not None and not accepted["ok"] else 0
 
 
 def run_command(args: argparse.Namespace) -> int:
