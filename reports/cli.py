@@ -17,9 +17,16 @@ def register(subparsers: Any) -> None:
     report = subparsers.add_parser(
         "report",
         help="render a finished run again (console, HTML), optionally compared with a baseline",
-        description="Render RUN_DIR/report.json again: console summary, HTML, comparison with a baseline.",
+        description=(
+            "Render RUN_DIR/report.json again: console summary, HTML, comparison with a baseline. A load run "
+            "(RUN_DIR/load-report.json from tickstorm load) is rendered as its knee report."
+        ),
     )
-    report.add_argument("run_dir", type=Path, help="a run directory (runs/<time>-seed<N>) or a report.json")
+    report.add_argument(
+        "run_dir",
+        type=Path,
+        help="a run directory (runs/<time>-seed<N>, runs/load-<time>) or a report.json / load-report.json",
+    )
     report.add_argument("--html", type=Path, help="write the HTML report here (default: RUN_DIR/report.html)")
     report.add_argument("--compare", type=Path, help="a baseline file (reports/baselines/NAME.json)")
     report.set_defaults(func=report_command)
@@ -41,8 +48,47 @@ def register(subparsers: Any) -> None:
     baseline.set_defaults(func=baseline_command)
 
 
+def _load_run(path: Path) -> Path | None:
+    """The load-report.json a path names, if it names a load run."""
+    if path.is_file() and path.name == "load-report.json":
+        return path
+    if path.is_dir() and not (path / "report.json").is_file() and (path / "load-report.json").is_file():
+        return path / "load-report.json"
+    return None
+
+
+def load_report_command(path: Path, html: Path | None) -> int:
+    """Render a load run's HTML knee report; exit 1 when a step was beyond SLA or the join failed."""
+    from reports.load_html import render_load_html
+
+    try:
+        report = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        print(f"tickstorm report: {path}: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(report, dict) or report.get("kind") != "tickstorm-load-report":
+        print(f"tickstorm report: {path} is not a tickstorm load report", file=sys.stderr)
+        return 2
+    out = html or path.with_suffix(".html")
+    out.write_text(render_load_html(report), encoding="utf-8")
+    steps = report.get("steps") or []
+    join = report.get("join")
+    for step in steps:
+        verdict = "within SLA" if step.get("ok") else "; ".join(step.get("reasons") or [])
+        print(
+            f"x{step['speed']:g} {step['subscribers']} subscribers: p99 {step['feed_p99_ms']} ms, {verdict}"
+        )
+    print(f"knee: {report.get('knee')}")
+    print(f"HTML report: {out}")
+    failed = not steps or not all(s.get("ok") for s in steps) or (isinstance(join, dict) and not join["ok"])
+    return 1 if failed else 0
+
+
 def report_command(args: argparse.Namespace) -> int:
     """Entry point of ``tickstorm report``."""
+    load_run = _load_run(args.run_dir)
+    if load_run is not None:
+        return load_report_command(load_run, args.html)
 
     from reports.compare import compare, published_figures
     from reports.console import make_console, print_report

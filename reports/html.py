@@ -121,7 +121,8 @@ def fmt_num(value: Any, unit: str = "", digits: int = 0, sign: bool = False) -> 
     return f"{v:{spec}}{(' ' + unit) if unit else ''}"
 
 
-def _badge(ok: Any) -> str:
+def badge(ok: Any) -> str:
+    """A PASS / FAIL / n/a badge."""
     if ok is None:
         return '<span class="badge">n/a</span>'
     return '<span class="badge ok">PASS</span>' if ok else '<span class="badge bad">FAIL</span>'
@@ -335,7 +336,8 @@ def events_chart(scenario: dict[str, Any]) -> str:
     return svg.chart("events", "Events by kind over time", frame.width, frame.height, "".join(body))
 
 
-def _figure(caption: str, content: str | None, missing: str) -> str:
+def figure_block(caption: str, content: str | None, missing: str) -> str:
+    """A captioned figure, or a note saying what is missing."""
     inner = content if content is not None else f'<p class="note">{escape(missing)}</p>'
     return f"<figure><figcaption>{escape(caption)}</figcaption>{inner}</figure>"
 
@@ -350,7 +352,8 @@ def _created(value: Any) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _facts(pairs: Sequence[tuple[str, str]]) -> str:
+def fact_list(pairs: Sequence[tuple[str, str]]) -> str:
+    """A two-column definition list of (name, HTML value) pairs; empty values show a dash."""
     cells = "".join(f"<dt>{escape(k)}</dt><dd>{v or DASH}</dd>" for k, v in pairs)
     return f'<dl class="facts">{cells}</dl>'
 
@@ -385,8 +388,8 @@ def header(report: dict[str, Any]) -> str:
     failed = sum(1 for s in scenarios if not _dict(s).get("ok"))
     summary = f"{len(scenarios)} scenario(s), {failed} failed"
     return (
-        f"<header><h1>tickstorm report {_badge(report.get('ok'))}</h1>"
-        f'<p class="muted">{escape(summary)}</p>{_facts(facts)}{libs}</header>'
+        f"<header><h1>tickstorm report {badge(report.get('ok'))}</h1>"
+        f'<p class="muted">{escape(summary)}</p>{fact_list(facts)}{libs}</header>'
     )
 
 
@@ -526,16 +529,16 @@ def scenario_section(index: int, s: dict[str, Any]) -> str:
     error = f"<pre>{_e(s.get('error'))}</pre>" if s.get("error") else ""
     no_intervals = "no per-interval data recorded"
     charts = [
-        _figure("Latency percentiles over time (fault windows shaded)", latency_chart(s), no_intervals),
-        _figure("Message rate (msg/s)", rate_chart(s), no_intervals),
-        _figure("Resident memory per process", rss_chart(s), "RSS not measured (in-process run)"),
-        _figure("Latency percentile spectrum", spectrum_chart(s), "no latency spectrum recorded"),
-        _figure("Events", events_chart(s), ""),
+        figure_block("Latency percentiles over time (fault windows shaded)", latency_chart(s), no_intervals),
+        figure_block("Message rate (msg/s)", rate_chart(s), no_intervals),
+        figure_block("Resident memory per process", rss_chart(s), "RSS not measured (in-process run)"),
+        figure_block("Latency percentile spectrum", spectrum_chart(s), "no latency spectrum recorded"),
+        figure_block("Events", events_chart(s), ""),
     ]
     return (
         f'<section id="scenario-{index}" class="scenario"><h2>{_e(s.get("name")) or "(unnamed)"} '
-        f"{_badge(s.get('ok'))}</h2>"
-        f'<p class="muted">{_e(s.get("description"))}</p>{_facts(facts)}{error}'
+        f"{badge(s.get('ok'))}</h2>"
+        f'<p class="muted">{_e(s.get("description"))}</p>{fact_list(facts)}{error}'
         f"<h3>Checks</h3>{checks_html}{''.join(charts)}{_by_stream_type(_dict(s.get('latency')))}</section>"
     )
 

@@ -64,7 +64,8 @@ def register(subparsers: Any) -> None:
         description=(
             "Start the mock venue and the feed (with its downstream server) as processes, run Locust "
             "headless with the knee shape (subscribers and replay speed ramp step by step until the feed's "
-            "p99 breaks the SLA), and write runs/<id>/load-report.json. docs/load.md explains the figures."
+            "p99 breaks the SLA), and write runs/<id>/load-report.json and load-report.html (knee chart). "
+            "docs/load.md explains the figures."
         ),
     )
     _add_arguments(parser)
@@ -204,7 +205,7 @@ def _print_summary(report: dict[str, Any], run_dir: Path) -> None:
         console.print(
             f"history join: {j['subscribers']} subscribers, ok={j['ok']}, {j['events_received']} events"
         )
-    console.print(f"report: {run_dir / 'load-report.json'}")
+    console.print(f"report: {run_dir / 'load-report.json'} and {run_dir / 'load-report.html'} (knee chart)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

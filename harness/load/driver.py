@@ -23,6 +23,7 @@ import psutil
 
 from harness.load.report import build_report, write_report
 from harness.procs import ServiceProcess
+from reports.load_html import render_load_html
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 TICKSTORM = [sys.executable, "-m", "harness"]
@@ -199,6 +200,7 @@ async def run_load(opts: LoadOptions) -> dict[str, Any]:
             await asyncio.sleep(opts.quiet_s)
     report = build_report(opts, started=started, locust_rc=locust_rc, cpu=sampler.samples)
     write_report(d / "load-report.json", report)
+    (d / "load-report.html").write_text(render_load_html(report), encoding="utf-8")
     return report
 
 
