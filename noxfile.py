@@ -54,7 +54,7 @@ def soak(session: nox.Session) -> None:
 @nox.session
 def load(session: nox.Session) -> None:
     """The load campaign with Locust: acceptance at 500 subscribers, then the knees by subscribers and by
-    replay speed; writes runs/load-baseline-*/ and reports/baselines/load-knee.json (about 6 minutes).
+    replay speed; writes runs/load-baseline-*/ and reports/baselines/load-knee.json (5-10 minutes).
     Extra arguments go to `tickstorm load-baseline` (e.g. `-- --runs acceptance_x1_500`)."""
     session.install("-e", ".[load]")
     session.run("tickstorm", "load-baseline", *session.posargs)

@@ -119,8 +119,17 @@ def build_report(
             }
         )
     end = next((r for r in records if r.get("kind") == "end"), None)
+    aborted = next((r for r in records if r.get("kind") == "aborted"), None)
     knee: dict[str, Any]
-    if end is None:
+    if end is None and aborted is not None:
+        s = aborted["step"]
+        knee = {
+            "found": False,
+            "aborted": aborted,
+            "note": f"the run stopped during step x{s['speed']:g} with {s['users']} subscribers, before it "
+            f"was measured: {aborted['reason']}",
+        }
+    elif end is None:
         knee = {"found": False, "note": "the run ended before the plan finished (run time or error)"}
     elif end["knee"]:
         knee = {

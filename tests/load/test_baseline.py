@@ -83,3 +83,38 @@ def test_write_baseline_replaces_runs_of_the_same_name_and_keeps_the_others(tmp_
     data = json.loads(path.read_text())
     assert set(data["runs"]) == {"speed_ramp_50", "subscriber_ramp_x1"}
     assert set(data["summary"]) == {"knee_subscribers_at_x1", "knee_speed_with_50_subscribers"}
+
+
+def test_a_run_stopped_by_locust_says_so_instead_of_claiming_no_knee(tmp_path: Path) -> None:
+    from harness.load.driver import LoadOptions
+    from harness.load.report import build_report
+
+    step = {
+        "kind": "step",
+        "step": {"index": 0, "speed": 50.0, "users": 50},
+        "window_s": 12.0,
+        "p99_ms": 95.0,
+        "within_sla": 1.0,
+        "ingest_p99_ms": 80.0,
+        "feed_events_per_s": 7800.0,
+        "delivered_per_s": 103000.0,
+        "drops": 0,
+        "disconnects": 0,
+        "subscribers": 50,
+        "extra": {"t_end": 10.0},
+        "sla_p99_ms": 1000.0,
+        "ok": True,
+        "reasons": [],
+    }
+    aborted = {
+        "kind": "aborted",
+        "step": {"index": 1, "speed": 100.0, "users": 50},
+        "reason": "Locust stopped the test: its workers stopped answering heartbeats",
+    }
+    (tmp_path / "steps.jsonl").write_text(json.dumps(step) + "\n" + json.dumps(aborted) + "\n")
+    report = build_report(LoadOptions(run_dir=tmp_path, history=False), started=0.0, locust_rc=0, cpu=[])
+    assert report["knee"]["found"] is False
+    assert "stopped during step x100 with 50 subscribers" in report["knee"]["note"]
+    text = summarize({"speed_ramp_50": run_entry(campaign_runs("speed_ramp_50")[0], report)})
+    assert "workers stopped answering heartbeats" in text["knee_speed_with_50_subscribers"]
+    assert "no knee inside the plan" not in text["knee_speed_with_50_subscribers"]
