@@ -119,8 +119,8 @@ def knee_text(entry: dict[str, Any]) -> str:
     knee = entry.get("knee") or {}
     if bad:
         parts.append(f"first beyond {_step_text(bad[0])}: {'; '.join(bad[0]['reasons'])}")
-    elif knee.get("note") and not knee.get("found") and "every step" not in knee["note"]:
-        parts.append(str(knee["note"]))
+    elif "last_good" not in knee:  # the plan did not run to its end: the report says why
+        parts.append(str(knee.get("note", "the run ended before the plan finished")))
     else:
         parts.append("no knee inside the plan (every step within SLA)")
     return "; ".join(parts)

@@ -312,17 +312,28 @@ class KneeShape(LoadTestShape):
             return None
         return step.users + slow, float(o.spawn_rate_per_s), self._classes()
 
+    def stopped_early(self, reason: str) -> None:
+        """Locust stopped the test: unless the plan had ended, record the step it stopped in, and why."""
+        if self._finished or self._quiet_until is not None or self._step is None:
+            return
+        step = self._step
+        self._write(
+            {
+                "kind": "aborted",
+                "step": {"index": step.index, "speed": step.speed, "users": step.users},
+                "reason": reason,
+                "t": time.time(),
+            }
+        )
+
 
 @events.test_stop.add_listener
 def _on_test_stop(environment: Environment, **_: Any) -> None:
     """Record why a run stopped before its plan ended (the shape writes no end record then)."""
     from locust.runners import MasterRunner, WorkerRunner
 
-    runner = environment.runner
-    shape = environment.shape_class
+    runner, shape = environment.runner, environment.shape_class
     if isinstance(runner, WorkerRunner) or not isinstance(shape, KneeShape):
-        return
-    if shape._finished or shape._quiet_until is not None or shape._step is None:
         return
     reason = "Locust stopped the test before the plan ended"
     if isinstance(runner, MasterRunner) and runner.worker_count <= 0:
@@ -330,15 +341,7 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
             "Locust stopped the test: its workers stopped answering heartbeats (the load generators were "
             "saturated reading the subscribers' messages)"
         )
-    step = shape._step
-    shape._write(
-        {
-            "kind": "aborted",
-            "step": {"index": step.index, "speed": step.speed, "users": step.users},
-            "reason": reason,
-            "t": time.time(),
-        }
-    )
+    shape.stopped_early(reason)
 
 
 def _step_record(m: Measurement, v: Verdict) -> dict[str, Any]:
