@@ -114,7 +114,7 @@ def baseline_command(args: argparse.Namespace) -> int:
             step_s=run.step_s,
             processes=run.processes,
             history=run.history,
-            run_time_s=60.0 + 40.0 * len(parse_plan(run.plan)),
+            run_time_s=90.0 + 45.0 * len(parse_plan(run.plan)),
         )
         report = run_async(run_load(opts), use_uvloop=False)
         _print_summary(report, run_dir)

@@ -230,6 +230,7 @@ class KneeShape(LoadTestShape):
         self._window: tuple[float, Any] | None = None
         self._probe: FeedProbe | None = None
         self._finished = False
+        self._started_at: float | None = None
         self._quiet_until: float | None = None
 
     def _o(self) -> Any:
@@ -277,6 +278,7 @@ class KneeShape(LoadTestShape):
             return None
         o = self._o()
         if not self._plan:
+            self._started_at = time.time()
             self._plan = parse_plan(o.plan)
             self._probe = FeedProbe(o.feed_http)
             self._sla = load_sla(Path(o.sla_file) if o.sla_file else None)
@@ -286,6 +288,12 @@ class KneeShape(LoadTestShape):
         slow = SlowSubscriber.fixed_count
         target = step.users + slow
         now = time.time()
+        run_time = getattr(o, "run_time", None)  # Locust leaves --run-time to the shape: honour it here
+        elapsed = now - (self._started_at or now)
+        if run_time and self._quiet_until is None and elapsed >= float(run_time):
+            self.stopped_early(f"--run-time {float(run_time):g} s reached before the plan ended")
+            self._finished = True
+            return None
         if self._quiet_until is not None:
             pass
         elif self._window is None:
