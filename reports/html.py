@@ -77,14 +77,15 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _num(value: Any) -> float | None:
+def number(value: Any) -> float | None:
+    """A finite int/float from the report as a float; None for anything else (bools, strings, NaN)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) else None
 
 
 def _nums(value: Any) -> list[float | None]:
-    return [_num(v) for v in _list(value)]
+    return [number(v) for v in _list(value)]
 
 
 def _text(value: Any) -> str:
@@ -102,7 +103,7 @@ DASH = "—"
 
 def fmt_ms(value: Any) -> str:
     """Milliseconds with precision that suits the magnitude."""
-    v = _num(value)
+    v = number(value)
     if v is None:
         return DASH
     if abs(v) < 10:
@@ -114,7 +115,7 @@ def fmt_ms(value: Any) -> str:
 
 def fmt_num(value: Any, unit: str = "", digits: int = 0, sign: bool = False) -> str:
     """A number with thousands separators and an optional unit; a dash when missing."""
-    v = _num(value)
+    v = number(value)
     if v is None:
         return DASH
     spec = f"{'+' if sign else ''},.{digits}f"
@@ -137,13 +138,13 @@ def _ok_cell(ok: Any) -> str:
 
 def _time_span(scenario: dict[str, Any]) -> float:
     """The right end of the time axis: the run's duration or the furthest thing that happened."""
-    ends = [_num(scenario.get("duration_s")) or 0.0]
+    ends = [number(scenario.get("duration_s")) or 0.0]
     intervals = _dict(scenario.get("intervals"))
-    step = _num(intervals.get("interval_s")) or 1.0
+    step = number(intervals.get("interval_s")) or 1.0
     ends += [t + step for t in _nums(intervals.get("t_s")) if t is not None]
     for fault in _list(scenario.get("faults")):
-        ends += [_num(_dict(fault).get("start_s")) or 0.0, _num(_dict(fault).get("end_s")) or 0.0]
-    ends += [_num(_dict(ev).get("t_s")) or 0.0 for ev in _list(scenario.get("events"))]
+        ends += [number(_dict(fault).get("start_s")) or 0.0, number(_dict(fault).get("end_s")) or 0.0]
+    ends += [number(_dict(ev).get("t_s")) or 0.0 for ev in _list(scenario.get("events"))]
     return max(max(ends), 1.0)
 
 
@@ -152,10 +153,10 @@ def _fault_bands(scenario: dict[str, Any], t_end: float) -> list[svg.Band]:
     out: list[svg.Band] = []
     for fault in _list(scenario.get("faults")):
         fault = _dict(fault)
-        start = _num(fault.get("start_s"))
+        start = number(fault.get("start_s"))
         if start is None:
             continue
-        end = _num(fault.get("end_s"))
+        end = number(fault.get("end_s"))
         name = _text(fault.get("name")) or "fault"
         colour = colours.setdefault(name, FAULT_COLOURS[len(colours) % len(FAULT_COLOURS)])
         label = name if end is not None else f"{name} (to end)"
@@ -182,7 +183,7 @@ def _time_axis(frame: svg.Frame, xscale: svg.Scale) -> str:
 
 
 def _interval_midpoints(intervals: dict[str, Any]) -> list[float]:
-    step = _num(intervals.get("interval_s")) or 1.0
+    step = number(intervals.get("interval_s")) or 1.0
     return [(t if t is not None else 0.0) + step / 2 for t in _nums(intervals.get("t_s"))]
 
 
@@ -212,7 +213,7 @@ def latency_chart(scenario: dict[str, Any]) -> str | None:
 def rate_chart(scenario: dict[str, Any]) -> str | None:
     """Delivered messages per second per interval, fault windows shaded; None without data."""
     intervals = _dict(scenario.get("intervals"))
-    step = _num(intervals.get("interval_s")) or 1.0
+    step = number(intervals.get("interval_s")) or 1.0
     xs = _interval_midpoints(intervals)
     rates = [None if d is None else d / step for d in _nums(intervals.get("delivered"))]
     present = [r for r in rates if r is not None]
@@ -270,7 +271,7 @@ def spectrum_chart(scenario: dict[str, Any]) -> str | None:
     points: list[tuple[float, float]] = []
     for pair in _list(_dict(scenario.get("latency")).get("spectrum")):
         pair = _list(pair)
-        if len(pair) == 2 and _num(pair[0]) is not None and _num(pair[1]) is not None:
+        if len(pair) == 2 and number(pair[0]) is not None and number(pair[1]) is not None:
             points.append((float(pair[0]), float(pair[1])))
     points = sorted(p for p in points if 0.0 <= p[0] <= 100.0)
     if not points:
@@ -310,7 +311,7 @@ def spectrum_chart(scenario: dict[str, Any]) -> str | None:
 def events_chart(scenario: dict[str, Any]) -> str:
     """One lane per event kind with a marker per event (tooltip: stream and detail), faults shaded."""
     events = [_dict(ev) for ev in _list(scenario.get("events"))]
-    events = [ev for ev in events if _num(ev.get("t_s")) is not None]
+    events = [ev for ev in events if number(ev.get("t_s")) is not None]
     seen = {_text(ev.get("kind")) or "other" for ev in events}
     kinds = [k for k in EVENT_KINDS if k in seen] + sorted(seen - set(EVENT_KINDS))
     lane_h = 26.0
@@ -328,7 +329,7 @@ def events_chart(scenario: dict[str, Any]) -> str:
         points = []
         for ev in events:
             if (_text(ev.get("kind")) or "other") == kind:
-                t = _num(ev.get("t_s")) or 0.0
+                t = number(ev.get("t_s")) or 0.0
                 tip = f"{t:.2f} s · {kind} · {_text(ev.get('stream'))} · {_text(ev.get('detail'))}"
                 points.append((t, tip))
         colour = EVENT_COLOURS.get(kind, "#495057")
@@ -346,7 +347,7 @@ def figure_block(caption: str, content: str | None, missing: str) -> str:
 
 
 def _created(value: Any) -> str:
-    ts = _num(value)
+    ts = number(value)
     if ts is None:
         return DASH
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -361,7 +362,7 @@ def fact_list(pairs: Sequence[tuple[str, str]]) -> str:
 def header(report: dict[str, Any]) -> str:
     """Overall verdict, run settings, machine facts and creation time."""
     machine = _dict(report.get("machine"))
-    memory = _num(machine.get("memory_gib"))
+    memory = number(machine.get("memory_gib"))
     facts = [
         ("seed", _e(report.get("seed"))),
         ("mode", _e(report.get("mode"))),
@@ -467,7 +468,7 @@ def comparison_table(comparison: Any) -> str:
     rows = []
     for row in _list(comparison.get("rows")):
         row = _dict(row)
-        change = _num(row.get("change_pct"))
+        change = number(row.get("change_pct"))
         regressed = bool(row.get("regressed"))
         rows.append(
             f"<tr{' class=regressed' if regressed else ''}><td>{_e(row.get('figure'))}</td>"

@@ -14,7 +14,7 @@ from html import escape
 from typing import Any
 
 from reports import svg
-from reports.html import CSS, DASH, badge, fact_list, figure_block
+from reports.html import CSS, DASH, badge, fact_list, figure_block, number
 
 CHART_W = 1120.0
 LEFT, RIGHT = 112.0, CHART_W - 170.0
@@ -22,13 +22,9 @@ LEGEND_X = RIGHT + 18.0
 P99, P50, SLA, RATE, DROPS, KNEE = "#e8590c", "#1f77b4", "#c92a2a", "#1864ab", "#c2255c", "#862e9c"
 
 
-def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
 def step_label(step: dict[str, Any]) -> str:
     """``x1 · 500`` for a step at recorded speed with 500 subscribers."""
-    speed = _num(step.get("speed"))
+    speed = number(step.get("speed"))
     return f"x{speed:g} · {step.get('subscribers')}" if speed is not None else str(step.get("subscribers"))
 
 
@@ -68,9 +64,9 @@ def _knee_marker(frame: svg.Frame, xscale: svg.Scale, index: int | None) -> str:
 def knee_chart(report: dict[str, Any]) -> str | None:
     """Feed p50/p99 per step against each step's SLA bound (log axis); None without measured steps."""
     steps = [s for s in report.get("steps") or [] if isinstance(s, dict)]
-    p99 = [_num(s.get("feed_p99_ms")) for s in steps]
-    p50 = [_num(s.get("feed_p50_ms")) for s in steps]
-    sla = [_num(s.get("sla_p99_ms")) for s in steps]
+    p99 = [number(s.get("feed_p99_ms")) for s in steps]
+    p50 = [number(s.get("feed_p50_ms")) for s in steps]
+    sla = [number(s.get("sla_p99_ms")) for s in steps]
     values = [v for v in (*p99, *p50, *sla) if v is not None and v > 0]
     if not steps or not values:
         return None
@@ -95,7 +91,7 @@ def knee_chart(report: dict[str, Any]) -> str | None:
 def delivery_chart(report: dict[str, Any]) -> str | None:
     """Events delivered to subscribers per second per step, with drop markers; None without steps."""
     steps = [s for s in report.get("steps") or [] if isinstance(s, dict)]
-    rates = [_num(s.get("delivered_msgs_per_s")) for s in steps]
+    rates = [number(s.get("delivered_msgs_per_s")) for s in steps]
     present = [r for r in rates if r is not None]
     if not steps or not present:
         return None
@@ -107,7 +103,7 @@ def delivery_chart(report: dict[str, Any]) -> str | None:
     drops = [
         (float(i), f"{step_label(s)}: {int(s['subscriber_drops'])} events dropped by subscriber queues")
         for i, s in enumerate(steps)
-        if (_num(s.get("subscriber_drops")) or 0) > 0
+        if (number(s.get("subscriber_drops")) or 0) > 0
     ]
     body = [
         _step_axis(frame, xscale, steps),
@@ -133,7 +129,7 @@ def steps_table(report: dict[str, Any]) -> str:
     )
     rows = []
     for s in report.get("steps") or []:
-        within = _num(s.get("within_sla_fraction"))
+        within = number(s.get("within_sla_fraction"))
         cpu = ", ".join(f"{k} {v:g}" for k, v in (s.get("cpu_percent") or {}).items())
         verdict = "within SLA" if s.get("ok") else "; ".join(map(str, s.get("reasons") or []))
         rows.append(
@@ -203,13 +199,19 @@ def _knee_text(report: dict[str, Any]) -> str:
     return str(knee.get("note") or "no knee")
 
 
+def load_run_ok(report: dict[str, Any]) -> bool:
+    """Every step was measured within SLA and, if histories were joined, every event was delivered."""
+    steps = report.get("steps") or []
+    join = report.get("join")
+    delivered = not isinstance(join, dict) or bool(join.get("ok"))
+    return bool(steps) and all(s.get("ok") for s in steps) and delivered
+
+
 def render_load_html(report: dict[str, Any]) -> str:
     """The whole load report as one self-contained HTML document."""
     config = report.get("config") or {}
     machine = report.get("machine") or {}
-    steps = report.get("steps") or []
-    join = report.get("join")
-    ok = bool(steps) and all(s.get("ok") for s in steps) and (not isinstance(join, dict) or join.get("ok"))
+    ok = load_run_ok(report)
     facts = [
         ("run", escape(str(report.get("run_id", "")))),
         ("created", escape(str(report.get("created", "")))),
