@@ -15,7 +15,7 @@ import pkgutil
 import sys
 from pathlib import Path
 
-from reports.machine import machine_facts
+from tickstorm.machine import machine_facts
 
 BASELINE_DIR = Path(__file__).resolve().parent.parent / "reports" / "baselines"
 

@@ -33,9 +33,9 @@ import orjson
 import psutil
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-from harness.procs import ServiceProcess
-from harness.proxy.select import run_binary
-from harness.service import run_async
+from harness.toxiproxy_endpoint import run_binary
+from tickstorm.procs import ServiceProcess
+from tickstorm.service import run_async
 
 MESSAGE_BYTES = 200
 WARMUP = 20  # messages at the start of each latency connection left out (connection set-up effects)
@@ -218,7 +218,7 @@ async def _run(quick: bool) -> dict[str, Any]:
     latency_rounds = 2 if quick else 8
     binary = find_real_binary()
     sender_cmd = [sys.executable, "-c", SENDER]
-    embedded_cmd = [sys.executable, "-m", "harness", "proxy", "--port", "0"]
+    embedded_cmd = [sys.executable, "-m", "tickstorm", "proxy", "--port", "0"]
     async with ServiceProcess(sender_cmd, name="sender") as sender, ServiceProcess(embedded_cmd) as embedded:
         upstream = sender.ready["ws"].removeprefix("ws://")
         paths: dict[str, tuple[str, int | None]] = {

@@ -15,40 +15,18 @@ from __future__ import annotations
 import asyncio
 import statistics
 import sys
-import time
 from typing import Any
 
 import aiohttp
 import orjson
 import psutil
-from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+from picows import ws_connect
 
-from harness.procs import ServiceProcess
+from harness.throughput import CountingListener
+from tickstorm.procs import ServiceProcess
 
-VENUE = [sys.executable, "-m", "harness", "venue", "binance-spot", "--bundled", "spot-btcusdt", "--paused"]
+VENUE = [sys.executable, "-m", "tickstorm", "venue", "binance-spot", "--bundled", "spot-btcusdt", "--paused"]
 STREAM_KINDS = ("trade", "aggTrade", "depth@100ms", "bookTicker")
-
-
-class CountingListener(WSListener):  # type: ignore[misc]
-    """Parses every text frame with orjson and counts them."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.first_ns = 0
-        self.last_ns = 0
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        if frame.msg_type == WSMsgType.TEXT:
-            orjson.loads(frame.get_payload_as_memoryview())
-            now = time.monotonic_ns()
-            if not self.count:
-                self.first_ns = now
-            self.last_ns = now
-            self.count += 1
-        elif frame.msg_type == WSMsgType.PING:
-            transport.send_pong(frame.get_payload_as_bytes())
-        elif frame.msg_type == WSMsgType.CLOSE:
-            transport.disconnect()
 
 
 def _streams(symbols: list[str]) -> str:

@@ -110,7 +110,7 @@ def run_feed(args: argparse.Namespace) -> int:
         return 2
     from feed.binance_spot.feed import BinanceSpotFeed
     from feed.state_file import feed_state, write_state
-    from harness.service import run_service
+    from tickstorm.service import run_service
 
     dumps = 0
 
@@ -148,7 +148,7 @@ def _run_served(settings: Any, ready: Any, on_stop: Any, *, use_uvloop: bool) ->
     from feed.binance_spot.feed import BinanceSpotFeed
     from feed.downstream.server import DownstreamOptions
     from feed.downstream.service import ServedFeed
-    from harness.service import run_service
+    from tickstorm.service import run_service
 
     def served_ready(served: ServedFeed) -> dict[str, Any]:
         return {**ready(served.feed), **served.urls()}

@@ -25,12 +25,12 @@ import psutil
 
 from feed.dlq import DeadLetterQueue
 from feed.journal import read_journal
-from harness.procs import ServiceProcess
 from harness.rundata import RunData
 from harness.scenario import Scenario, ScenarioError
 from harness.stack import SETTLE_MAX_S, SETTLE_QUIET_S, SUBSCRIBE_TIMEOUT_S, StackBase, wait_until
 from mock_venues.binance_spot.control_client import RemoteVenue
 from mock_venues.recordings import bundled
+from tickstorm.procs import ServiceProcess
 
 RSS_INTERVAL_S = 0.5
 STATE_DUMP_TIMEOUT_S = 15.0  # a loaded machine (or a big heap) can take seconds
@@ -46,7 +46,7 @@ VENUE_FLAGS: dict[str, str] = {
 
 def venue_command(scenario: Scenario, seed: int) -> list[str]:
     """``tickstorm venue binance-spot`` for this scenario (paused, free ports, loopback)."""
-    cmd = [sys.executable, "-m", "harness", "venue", "binance-spot", "--port", "0", "--rest-port", "0"]
+    cmd = [sys.executable, "-m", "tickstorm", "venue", "binance-spot", "--port", "0", "--rest-port", "0"]
     cmd += ["--control-port", "0", "--paused", "--seed", str(seed), "--speed", str(scenario.speed)]
     cmd += ["--fanout", str(scenario.fanout)]
     for path in bundled(scenario.recording):
@@ -126,7 +126,7 @@ class ProcessStack(StackBase):
     # -- the feed process ------------------------------------------------------------------------------
 
     async def _start_feed(self, *, resume: bool) -> None:
-        cmd = [sys.executable, "-m", "harness", "feed", "--state-out", str(self.state_path)]
+        cmd = [sys.executable, "-m", "tickstorm", "feed", "--state-out", str(self.state_path)]
         if resume:
             cmd.append("--resume")
         # A generous stop timeout: the final state dump (and its tracemalloc comparison, when on) runs then.

@@ -25,9 +25,9 @@ from feed.binance_spot.feed import BinanceSpotFeed
 from feed.config import FeedSettings
 from feed.dlq import DeadLetterQueue
 from feed.events import FeedEvent
-from harness.proxy.select import ToxiproxyEndpoint, toxiproxy_endpoint
 from harness.rundata import RunData
 from harness.scenario import Scenario
+from harness.toxiproxy_endpoint import ToxiproxyEndpoint, toxiproxy_endpoint
 from mock_venues.binance_spot.server import BinanceSpotVenue, VenueConfig
 from mock_venues.recordings import bundled
 

@@ -31,8 +31,8 @@ from rich.console import Console
 from rich.table import Table
 
 from feed.binance_spot.book_sync import BookSync, Step
-from harness.procs import ServiceProcess
 from mock_venues.replay.source import venue_id_of
+from tickstorm.procs import ServiceProcess
 
 # (set name, replay speed): speeds keep each replay around five seconds.
 DEFAULT_SETS: tuple[tuple[str, float], ...] = (
@@ -106,7 +106,7 @@ async def check_set(name: str, speed: float, console: Console) -> CheckResult:
     """Replay one bundled recording set through a venue process and check the client's view."""
     result = CheckResult(name, speed)
     started = time.monotonic()
-    cmd = [sys.executable, "-m", "harness", "venue", "binance-spot", "--bundled", name]
+    cmd = [sys.executable, "-m", "tickstorm", "venue", "binance-spot", "--bundled", name]
     cmd += ["--speed", str(speed), "--paused"]
     async with ServiceProcess(cmd, name=f"venue[{name}]") as venue, aiohttp.ClientSession() as http:
         ready = venue.ready

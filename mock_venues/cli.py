@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.service import run_service
+from tickstorm.service import run_service
 
 SPEED_HELP = "replay speed factor in [0.1, 100], or 'max' for as fast as possible (default 1)"
 

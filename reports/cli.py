@@ -112,14 +112,15 @@ def baseline_command(args: argparse.Namespace) -> int:
     """Entry point of ``tickstorm baseline``."""
 
     from harness.ceiling import latency_ceiling
-    from harness.runner import junit_xml, run_scenario
+    from harness.runner import run_scenario
     from harness.scenario import ScenarioError, load_scenario, scenario_files
-    from harness.service import run_async
     from harness.sla import DEFAULT_SLA_PATH, load_sla
     from reports.compare import BASELINE_FORMAT, published_figures
     from reports.console import make_console, print_report
     from reports.files import write_run
-    from reports.machine import machine_facts
+    from reports.junit import junit_xml
+    from tickstorm.machine import machine_facts
+    from tickstorm.service import run_async
 
     console = make_console()
     try:
@@ -138,13 +139,10 @@ def baseline_command(args: argparse.Namespace) -> int:
         )
     bench = None
     if not args.no_bench:
-        try:
-            from benchmarks import bench_feed
-        except ImportError:
-            console.print("benchmarks are not importable (run from the source tree): skipped")
-        else:
-            console.print("running the feed throughput benchmark")
-            bench = bench_feed.run(quick=False)
+        from harness import throughput
+
+        console.print("running the feed throughput benchmark")
+        bench = throughput.run(quick=False)
     run_dir, report = write_run(
         results,
         out=args.out,

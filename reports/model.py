@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reports.machine import machine_facts
+from tickstorm.machine import machine_facts
 
 if TYPE_CHECKING:
     from harness.runner import ScenarioResult

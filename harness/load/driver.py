@@ -1,7 +1,7 @@
 """``tickstorm load``'s engine: venue and feed as processes, Locust headless against them, a report.
 
 :func:`run_load` starts the mock venue (looping replay) and the feed (with its downstream server and a
-``--jsonl`` history) with :class:`harness.procs.ServiceProcess`, runs Locust headless (``--processes N``
+``--jsonl`` history) with :class:`tickstorm.procs.ServiceProcess`, runs Locust headless (``--processes N``
 for a master with N workers on this machine) with the knee shape, samples each process's CPU, stops
 everything (always, also on errors and timeouts), joins the subscriber histories with the feed's history
 when asked, and writes ``<run_dir>/load-report.json``.
@@ -22,11 +22,10 @@ from typing import Any
 import psutil
 
 from harness.load.report import build_report, write_report
-from harness.procs import ServiceProcess
-from reports.load_html import render_load_html
+from tickstorm.procs import ServiceProcess
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-TICKSTORM = [sys.executable, "-m", "harness"]
+TICKSTORM = [sys.executable, "-m", "tickstorm"]
 
 
 @dataclass
@@ -200,7 +199,6 @@ async def run_load(opts: LoadOptions) -> dict[str, Any]:
             await asyncio.sleep(opts.quiet_s)
     report = build_report(opts, started=started, locust_rc=locust_rc, cpu=sampler.samples)
     write_report(d / "load-report.json", report)
-    (d / "load-report.html").write_text(render_load_html(report), encoding="utf-8")
     return report
 
 

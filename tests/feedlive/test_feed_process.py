@@ -11,14 +11,14 @@ import orjson
 import pytest
 
 from feed.dlq import DeadLetterQueue
-from harness.procs import ServiceProcess
 from mock_venues.binance_spot.server import BinanceSpotVenue, VenueConfig
 from mock_venues.recordings import bundled
 from tests.feedlive.conftest import wait_subscribed
+from tickstorm.procs import ServiceProcess
 
 pytestmark = pytest.mark.timeout(90)
 
-TICKSTORM = [sys.executable, "-m", "harness"]
+TICKSTORM = [sys.executable, "-m", "tickstorm"]
 
 
 async def test_feed_process_ready_metrics_jsonl_and_clean_stop(tmp_path: Path) -> None:

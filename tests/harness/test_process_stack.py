@@ -75,7 +75,7 @@ def test_ctrl_c_stops_the_run_and_every_process_it_started(tmp_path: Path) -> No
     )
     env = {**os.environ, "CI": "true"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", str(path)],
+        [sys.executable, "-m", "tickstorm", "run", str(path)],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.proxy.select import run_binary
 from harness.runner import run_scenario
 from harness.scenario import load_scenario, scenario_files
+from harness.toxiproxy_endpoint import run_binary
 from tests.proxy.support import REAL_BINARY
 
 pytestmark = [pytest.mark.differential, pytest.mark.timeout(180)]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-RUN = [sys.executable, "-m", "harness", "run"]
+RUN = [sys.executable, "-m", "tickstorm", "run"]
 
 
 @pytest.mark.parametrize(
@@ -51,7 +51,8 @@ def test_junit_report_names_failed_checks_and_the_rerun_command() -> None:
     from xml.etree import ElementTree as ET
 
     from harness.checks.verdict import Verdict
-    from harness.runner import ScenarioResult, junit_xml
+    from harness.runner import ScenarioResult
+    from reports.junit import junit_xml
 
     good = ScenarioResult("a", "scenarios/a.py", 1, "embedded", verdicts=[Verdict("x", True, "fine")])
     bad = ScenarioResult(
@@ -65,17 +66,22 @@ def test_junit_report_names_failed_checks_and_the_rerun_command() -> None:
     assert "tickstorm run scenarios/b.py --seed 9" in (failure.text or "")
 
 
-def test_every_command_is_mapped_to_the_module_that_registers_it() -> None:
+def test_every_command_is_registered_by_its_entry_point() -> None:
+    """Each ``tickstorm.commands`` entry point adds the command it is named after, and only the
+    registering module is imported when one command is asked for."""
     import argparse
-    import importlib
 
-    from harness.cli import COMMAND_MODULE, SUBCOMMAND_MODULES, build_parser
+    from tickstorm.cli import build_parser, commands
 
+    available = commands()
+    assert {"venue", "proxy", "feed", "dlq", "run", "report", "baseline", "load", "observe"} <= set(available)
     full = build_parser()
-    commands = next(a for a in full._actions if isinstance(a, argparse._SubParsersAction)).choices
-    assert set(commands) == set(COMMAND_MODULE)
-    assert set(COMMAND_MODULE.values()) == set(SUBCOMMAND_MODULES)
-    for command, module in COMMAND_MODULE.items():
+    choices = next(a for a in full._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert set(choices) == set(available)
+    for command, entry in available.items():
         sub = argparse.ArgumentParser().add_subparsers()
-        importlib.import_module(module).register(sub)
+        entry.load()(sub)
         assert command in sub.choices
+        only = build_parser(only=command)
+        only_choices = next(a for a in only._actions if isinstance(a, argparse._SubParsersAction)).choices
+        assert command in only_choices and len(only_choices) <= 2

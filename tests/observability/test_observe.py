@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from feed.metrics import FeedMetrics
-from harness.observe import main
+from observability.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_observe_scrapes_the_target_and_stops_on_ctrl_c(prometheus: str) -> None:
     metrics = FeedMetrics()
     port = metrics.serve("127.0.0.1", 0)
-    command = [sys.executable, "-m", "harness.observe", "--target", f"127.0.0.1:{port}"]
+    command = [sys.executable, "-m", "observability.cli", "--target", f"127.0.0.1:{port}"]
     command += ["--listen", "127.0.0.1:0", "--scrape-interval", "1s"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
@@ -72,7 +72,7 @@ def test_observe_refuses_bad_arguments(
 def test_register_adds_the_observe_subcommand() -> None:
     import argparse
 
-    from harness import observe
+    from observability import cli as observe
 
     parser = argparse.ArgumentParser(prog="tickstorm")
     observe.register(parser.add_subparsers(dest="command"))

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from harness.proxy.server import EmbeddedToxiproxy
+from faultproxy.server import EmbeddedToxiproxy
 from tests.proxy.support import NO_BINARY_REASON, real_binary, real_server
 
 
@@ -48,7 +48,7 @@ async def embedded() -> AsyncIterator[EmbeddedToxiproxy]:
 def process_url() -> Iterator[str]:
     """An embedded server run as `tickstorm proxy` (uvloop, as in chaos runs), shared per worker."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "harness.proxy.cli", "--port", "0", "--seed", "5"],
+        [sys.executable, "-m", "faultproxy.cli", "--port", "0", "--seed", "5"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

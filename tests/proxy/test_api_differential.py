@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from harness.proxy.server import EmbeddedToxiproxy
+from faultproxy.server import EmbeddedToxiproxy
 from tests.proxy.scenarios import API_SCENARIOS, UNSAFE_EMBEDDED_STATUS, run_api_scenario
 from tests.proxy.support import API_EXPECTATIONS, api_client, load_json
 

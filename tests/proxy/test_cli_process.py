@@ -13,12 +13,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from harness.procs import ServiceProcess
 from tests.proxy.support import Upstream, free_port
+from tickstorm.procs import ServiceProcess
 
 pytestmark = pytest.mark.timeout(60)
 
-PROXY = [sys.executable, "-m", "harness", "proxy"]
+PROXY = [sys.executable, "-m", "tickstorm", "proxy"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

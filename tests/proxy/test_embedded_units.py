@@ -26,13 +26,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.proxy import gojson
-from harness.proxy.addr import AddrError, is_loopback_host, split_host_port
-from harness.proxy.link import Sink
-from harness.proxy.model import PROXY_SCHEMA, unsafe_attributes
-from harness.proxy.select import toxiproxy_endpoint
-from harness.proxy.server import ConfigError, EmbeddedToxiproxy
-from harness.proxy.toxics import slicer_cuts
+from faultproxy import gojson
+from faultproxy.addr import AddrError, is_loopback_host, split_host_port
+from faultproxy.link import Sink
+from faultproxy.model import PROXY_SCHEMA, unsafe_attributes
+from faultproxy.server import ConfigError, EmbeddedToxiproxy
+from faultproxy.toxics import slicer_cuts
+from harness.toxiproxy_endpoint import toxiproxy_endpoint
 from tests.proxy.support import Upstream, api_client, real_binary
 
 pytestmark = pytest.mark.timeout(60)
@@ -307,7 +307,7 @@ async def test_selection_starts_a_toxiproxy_server_found_on_path(tmp_path: Path)
     script = tmp_path / "toxiproxy-server"
     script.write_text(
         "#!/bin/sh\n# args: -host H -port P\n"
-        f'exec "{sys.executable}" -m harness proxy --host "$2" --port "$4"\n'
+        f'exec "{sys.executable}" -m tickstorm proxy --host "$2" --port "$4"\n'
     )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     async with toxiproxy_endpoint(env={"PATH": str(tmp_path)}) as ep:

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.proxy.server import EmbeddedToxiproxy
+from faultproxy.server import EmbeddedToxiproxy
 from tests.proxy.scenarios import Step, api_context, run_steps
 from tests.proxy.support import NO_BINARY_REASON, api_client
 

@@ -16,7 +16,7 @@ from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 from toxiproxy.toxic import Toxic
 
-from harness.proxy.server import EmbeddedToxiproxy
+from faultproxy.server import EmbeddedToxiproxy
 from tests.proxy.support import Upstream, free_port
 
 pytestmark = pytest.mark.timeout(60)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from harness.proxy.server import EmbeddedToxiproxy
+from faultproxy.server import EmbeddedToxiproxy
 from tests.proxy.scenarios import EXACT, TRAFFIC, TRAFFIC_SPECS, compare
 from tests.proxy.support import TRAFFIC_EXPECTATIONS, api_client, load_json
 

@@ -79,7 +79,7 @@ def test_report_command_renders_again_and_fails_on_a_regression(tmp_path: Path) 
     (run_dir / "report.json").write_bytes(orjson.dumps(report(p99=14.0, ceiling_p99=5.0, recovery=1.0)))
     baseline = tmp_path / "sla.json"
     baseline.write_bytes(orjson.dumps(baseline_of(report(p99=10.0, ceiling_p99=5.0, recovery=1.0))))
-    cmd = [sys.executable, "-m", "harness", "report", str(run_dir)]
+    cmd = [sys.executable, "-m", "tickstorm", "report", str(run_dir)]
     same = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert same.returncode == 0, same.stderr
     assert (run_dir / "report.html").read_text().count('data-chart="events"') == 1

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from harness.cli import main
 from reports.load_html import render_load_html
+from tickstorm.cli import main
 
 
 def _step(index: int, speed: float, users: int, p99: float, ok: bool, drops: int = 0) -> dict[str, Any]:

@@ -9,12 +9,12 @@ import sys
 import aiohttp
 import pytest
 
-from harness.procs import ServiceProcess, ServiceStartError
 from tests.venue.conftest import connect
+from tickstorm.procs import ServiceProcess, ServiceStartError
 
 pytestmark = pytest.mark.timeout(60)
 
-VENUE = [sys.executable, "-m", "harness", "venue", "binance-spot"]
+VENUE = [sys.executable, "-m", "tickstorm", "venue", "binance-spot"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

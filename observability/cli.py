@@ -158,7 +158,7 @@ def _report_first_scrape(server: Any, interval_s: float) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``observe`` on its own: ``python -m harness.observe --target 127.0.0.1:9464``."""
+    """Run ``observe`` on its own: ``python -m observability.cli --target 127.0.0.1:9464``."""
     parser = argparse.ArgumentParser(prog="tickstorm observe", description=__doc__)
     add_arguments(parser)
     try:

@@ -3,7 +3,7 @@
 Every accepted client becomes a :class:`Connection`: the upstream is dialled, then two :class:`Link` s
 start, ``upstream`` (client → server) and ``downstream`` (server → client). A link without toxics writes
 each read straight to the other socket (the fast path: plain asyncio Protocols, no queues, no tasks);
-with toxics it feeds a chain of stubs (see :mod:`harness.proxy.toxics`) whose end writes to the socket.
+with toxics it feeds a chain of stubs (see :mod:`faultproxy.toxics`) whose end writes to the socket.
 
 As in toxiproxy-server, when a link's stream ends (its source closed, or a toxic closed it) the socket it
 writes to is closed completely, which ends the other link too. A reset_peer toxic present when the
@@ -19,12 +19,12 @@ import socket
 import struct
 from typing import TYPE_CHECKING, cast
 
-from harness.proxy.addr import AddrError, dial_target
-from harness.proxy.model import DOWNSTREAM, TOXIC_TYPES, UPSTREAM, Toxic
-from harness.proxy.toxics import Channel, Chunk, Output, Stub
+from faultproxy.addr import AddrError, dial_target
+from faultproxy.model import DOWNSTREAM, TOXIC_TYPES, UPSTREAM, Toxic
+from faultproxy.toxics import Channel, Chunk, Output, Stub
 
 if TYPE_CHECKING:
-    from harness.proxy.proxy import Proxy
+    from faultproxy.proxy import Proxy
 
 READ_CHUNK = 32 * 1024  # Go's io.Copy buffer: toxics see reads of at most this size
 LINGER_RST = struct.pack("ii", 1, 0)

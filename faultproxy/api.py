@@ -18,10 +18,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from harness.proxy.gojson import encode_string
-from harness.proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from harness.proxy.model import error_json
-from harness.proxy.proxy import ApiError, ProxyCollection
+from faultproxy.gojson import encode_string
+from faultproxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from faultproxy.model import error_json
+from faultproxy.proxy import ApiError, ProxyCollection
 
 VERSION = "2.12.0"
 JSON = "application/json"

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.proxy.server import ConfigError, EmbeddedToxiproxy, load_config
-from harness.service import run_service
+from faultproxy.server import ConfigError, EmbeddedToxiproxy, load_config
+from tickstorm.service import run_service
 
 
 def register(subparsers: Any) -> None:
@@ -89,7 +89,7 @@ def run_proxy(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m harness.proxy.cli ...`: the same command without the rest of the tickstorm CLI."""
+    """`python -m faultproxy.cli ...`: the same command without the rest of the tickstorm CLI."""
     parser = argparse.ArgumentParser(prog="tickstorm")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["proxy", *(sys.argv[1:] if argv is None else argv)])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.proxy.gojson import (
+from faultproxy.gojson import (
     INT64_MAX,
     GoBool,
     GoFloat32,

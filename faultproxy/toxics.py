@@ -20,8 +20,8 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from harness.proxy.link import Link
-    from harness.proxy.model import Toxic
+    from faultproxy.link import Link
+    from faultproxy.model import Toxic
 
 INT64_MASK = (1 << 64) - 1
 MAX_SLEEP_S = 10.0 * 365 * 86400  # longer than any test or run; asyncio timers need a finite delay

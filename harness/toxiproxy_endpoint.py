@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from harness.proxy.server import EmbeddedToxiproxy
+from faultproxy.server import EmbeddedToxiproxy
 
 BINARY_NAME = "toxiproxy-server"
 
@@ -118,9 +118,9 @@ async def toxiproxy_endpoint(
             yield ToxiproxyEndpoint(running.url, "binary", binary=binary)
         return
     if separate_process:
-        from harness.procs import ServiceProcess
+        from tickstorm.procs import ServiceProcess
 
-        cmd = [sys.executable, "-m", "harness", "proxy", "--host", "127.0.0.1", "--port", "0"]
+        cmd = [sys.executable, "-m", "tickstorm", "proxy", "--host", "127.0.0.1", "--port", "0"]
         if seed is not None:
             cmd += ["--seed", str(seed)]
         async with ServiceProcess(cmd, name="proxy") as proc:

@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from harness.proxy.api import ToxiproxyApi
-from harness.proxy.proxy import ApiError, ProxyCollection, ServerContext
+from faultproxy.api import ToxiproxyApi
+from faultproxy.proxy import ApiError, ProxyCollection, ServerContext
 
 
 class ConfigError(Exception):

@@ -1,6 +1,7 @@
-"""``tickstorm load``: find the feed's knee with Locust (venue and feed as processes, bounded in time).
+"""``tickstorm load`` and ``tickstorm load-baseline``: find the feed's knee with Locust (the harness runs
+venue, feed and Locust as processes, bounded in time) and render each run's knee report (JSON and HTML).
 
-Also runnable as ``python -m harness.load.cli ...`` (same flags).
+Also runnable as ``python -m reports.load_cli ...`` (same flags as ``tickstorm load``).
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def baseline_command(args: argparse.Namespace) -> int:
     from harness.load.baseline import campaign_runs, run_entry, write_baseline
     from harness.load.driver import LoadOptions, run_load
     from harness.load.report import machine
-    from harness.service import run_async
+    from tickstorm.service import run_async
 
     try:
         runs = campaign_runs(args.runs)
@@ -117,6 +118,7 @@ def baseline_command(args: argparse.Namespace) -> int:
             run_time_s=90.0 + 45.0 * len(parse_plan(run.plan)),
         )
         report = run_async(run_load(opts), use_uvloop=False)
+        write_load_html(report, run_dir)
         _print_summary(report, run_dir)
         entries[run.name] = run_entry(run, report)
     baseline = write_baseline(args.out, entries, machine())
@@ -133,7 +135,7 @@ def baseline_command(args: argparse.Namespace) -> int:
 def run_command(args: argparse.Namespace) -> int:
     """Entry point of ``tickstorm load``."""
     from harness.load.driver import LoadOptions, run_load
-    from harness.service import run_async
+    from tickstorm.service import run_async
 
     try:
         parse_plan(args.plan)
@@ -164,9 +166,19 @@ def run_command(args: argparse.Namespace) -> int:
         feed_env=feed_env,
     )
     report = run_async(run_load(opts), use_uvloop=False)
+    write_load_html(report, run_dir)
     _print_summary(report, run_dir)
     join = report.get("join")
     return 1 if join is not None and not join["ok"] else 0
+
+
+def write_load_html(report: dict[str, Any], run_dir: Path) -> Path:
+    """Write the run's knee report page next to its load-report.json."""
+    from reports.load_html import render_load_html
+
+    out = run_dir / "load-report.html"
+    out.write_text(render_load_html(report), encoding="utf-8")
+    return out
 
 
 def _print_summary(report: dict[str, Any], run_dir: Path) -> None:
@@ -209,7 +221,7 @@ def _print_summary(report: dict[str, Any], run_dir: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m harness.load.cli``."""
+    """``python -m reports.load_cli``."""
     parser = argparse.ArgumentParser(prog="tickstorm load")
     _add_arguments(parser)
     return run_command(parser.parse_args(argv))

@@ -12,11 +12,11 @@ import contextlib
 import random
 from typing import TYPE_CHECKING, Any
 
-from harness.proxy import gojson
-from harness.proxy.addr import AddrError, bound_address, is_loopback_host, listen_socket, resolve
-from harness.proxy.link import Connection, Side
-from harness.proxy.metrics import ProxyMetrics
-from harness.proxy.model import (
+from faultproxy import gojson
+from faultproxy.addr import AddrError, bound_address, is_loopback_host, listen_socket, resolve
+from faultproxy.link import Connection, Side
+from faultproxy.metrics import ProxyMetrics
+from faultproxy.model import (
     DIRECTIONS,
     DOWNSTREAM,
     POPULATE_SCHEMA,
@@ -33,7 +33,7 @@ from harness.proxy.model import (
 )
 
 if TYPE_CHECKING:
-    from harness.proxy.link import Link
+    from faultproxy.link import Link
 
 
 class ApiError(Exception):
