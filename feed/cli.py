@@ -12,22 +12,59 @@ from typing import Any
 
 import orjson
 
+VENUE_FLAGS: tuple[tuple[str, str, str], ...] = (
+    ("--name", "name", "name of this venue instance (default: the venue); instruments are NAME:SYMBOL"),
+    ("--symbols", "symbols", "comma-separated symbols, e.g. btcusdt,ethusdt"),
+    ("--streams", "streams", "comma-separated stream kinds, e.g. trade,depth@100ms,bookTicker"),
+    ("--ws-url", "ws_url", "WebSocket base URL (default: the venue's live URL)"),
+    ("--rest-url", "rest_url", "REST base URL (default: the venue's live URL)"),
+)
+"""Options of one venue: before any ``--venue`` they apply to the feed's only venue; after ``--venue NAME``
+to that venue (repeat ``--venue`` for several venues on one feed)."""
+
+
+class _StartVenue(argparse.Action):
+    """``--venue NAME``: the venue options that follow belong to a new venue of adapter NAME."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        groups = list(getattr(namespace, "venue_groups", None) or [])
+        groups.append({"venue": values})
+        namespace.venue_groups = groups
+
+
+class _VenueOption(argparse.Action):
+    """A venue option: into the venue started last, else the feed's single venue."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        groups = getattr(namespace, "venue_groups", None)
+        if groups:
+            groups[-1][self.dest] = values
+        else:
+            setattr(namespace, self.dest, values)
+
 
 def register(subparsers: Any) -> None:
     """Add the ``feed`` and ``dlq`` subcommands."""
     feed = subparsers.add_parser(
         "feed",
-        help="run the reference feed (live venue, or --static RECORDING)",
+        help="run the reference feed (live venues, or --static RECORDING)",
         description=(
-            "Run the reference Binance spot feed. Options override the TOML config file and "
-            "TICKSTORM_FEED_* environment variables (docs/configuration.md lists every option)."
+            "Run the reference feed on one or more venues (repeat --venue NAME, each followed by its own "
+            "options). Options override the TOML config file and TICKSTORM_FEED_* environment variables "
+            "(docs/configuration.md lists every option)."
         ),
     )
     feed.add_argument("--config", type=Path, help="TOML settings file")
-    feed.add_argument("--symbols", help="comma-separated symbols, e.g. btcusdt,ethusdt")
-    feed.add_argument("--streams", help="comma-separated stream kinds, e.g. trade,depth@100ms,bookTicker")
-    feed.add_argument("--ws-url", help="WebSocket base URL (default: Binance's live URL)")
-    feed.add_argument("--rest-url", help="REST base URL (default: Binance's live URL)")
+    feed.add_argument(
+        "--venue",
+        action=_StartVenue,
+        metavar="NAME",
+        help="ingest this venue (a registered venue name, e.g. binance-spot); the venue options after it "
+        "are this venue's; repeat for several venues",
+    )
+    feed.set_defaults(venue_groups=None)
+    for flag, dest, text in VENUE_FLAGS:
+        feed.add_argument(flag, dest=dest, action=_VenueOption, help=text)
     feed.add_argument(
         "--metrics-port", type=int, help="serve Prometheus metrics on this loopback port (0: any)"
     )
@@ -83,11 +120,10 @@ def register(subparsers: Any) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    venues = args.venue_groups
     return {
-        "symbols": args.symbols,
-        "streams": args.streams,
-        "ws_url": args.ws_url,
-        "rest_url": args.rest_url,
+        **{dest: getattr(args, dest, None) for _, dest, _ in VENUE_FLAGS},
+        "venues": venues if venues else None,
         "metrics_port": args.metrics_port,
         "serve_port": args.serve_port,
         "serve_http_port": args.serve_http_port,
@@ -108,46 +144,53 @@ def run_feed(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"tickstorm feed: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
-    from feed.binance_spot.feed import BinanceSpotFeed
+    from feed.feed import Feed
     from feed.state_file import feed_state, write_state
     from tickstorm.service import run_service
 
     dumps = 0
 
-    def dump_state(running: BinanceSpotFeed, final: bool = False) -> None:
+    def dump_state(running: Feed, final: bool = False) -> None:
         nonlocal dumps
         if args.state_out is not None:
             dumps += 1
             write_state(args.state_out, feed_state(running, sequence=dumps, final=final))
 
-    def ready(running: BinanceSpotFeed) -> dict[str, Any]:
+    def ready(running: Feed) -> dict[str, Any]:
         if args.state_out is not None:
             asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_state, running)
+        venues = {
+            name: {
+                "adapter": v.adapter.name,
+                "streams": len(v.engine.streams),
+                "connections": len(v.pool.connections),
+            }
+            for name, v in running.venues.items()
+        }
         return {
             "event": "ready",
-            "venue": "binance-spot",
-            "streams": len(running.core.streams),
-            "connections": len(running.pool.connections),
+            "venues": venues,
+            "streams": sum(v["streams"] for v in venues.values()),
             "metrics": f"http://{settings.metrics_host}:{running.metrics_port}/metrics"
             if running.metrics_port is not None
             else None,
             "pid": os.getpid(),
         }
 
-    def on_stop(running: BinanceSpotFeed) -> None:
+    def on_stop(running: Feed) -> None:
         dump_state(running, final=True)
         print(orjson.dumps({"event": "stopped", **running.stats()}).decode(), file=sys.stderr)
 
     if settings.serve_port is not None:
         return _run_served(settings, ready, on_stop, use_uvloop=not args.no_uvloop)
-    return run_service(BinanceSpotFeed(settings), ready, use_uvloop=not args.no_uvloop, on_stop=on_stop)
+    return run_service(Feed(settings), ready, use_uvloop=not args.no_uvloop, on_stop=on_stop)
 
 
 def _run_served(settings: Any, ready: Any, on_stop: Any, *, use_uvloop: bool) -> int:
     """The feed with its downstream WebSocket server and HTTP API (the ready line adds their URLs)."""
-    from feed.binance_spot.feed import BinanceSpotFeed
     from feed.downstream.server import DownstreamOptions
     from feed.downstream.service import ServedFeed
+    from feed.feed import Feed
     from tickstorm.service import run_service
 
     def served_ready(served: ServedFeed) -> dict[str, Any]:
@@ -159,33 +202,49 @@ def _run_served(settings: Any, ready: Any, on_stop: Any, *, use_uvloop: bool) ->
         )
         on_stop(served.feed)
 
-    served = ServedFeed(BinanceSpotFeed(settings), DownstreamOptions.from_settings(settings))
+    served = ServedFeed(Feed(settings), DownstreamOptions.from_settings(settings))
     return run_service(served, served_ready, use_uvloop=use_uvloop, on_stop=served_stop)
 
 
 def _run_static(args: argparse.Namespace) -> int:
-    from feed.binance_spot.codec import stream_kind
+    from pydantic import ValidationError
+
+    from feed import registry
+    from feed.config import VenueOptions, resolve_venue
     from feed.static import run_static
 
     missing = [str(p) for p in args.static if not p.is_file()]
     if missing:
         print(f"tickstorm feed: recording not found: {', '.join(missing)}", file=sys.stderr)
         return 2
+    groups = args.venue_groups or [{}]
+    if len(groups) > 1:
+        print(
+            "tickstorm feed: --static replays one venue's recording: give at most one --venue",
+            file=sys.stderr,
+        )
+        return 2
+    given = {dest: getattr(args, dest, None) for _, dest, _ in VENUE_FLAGS} | groups[0]
+    venue = given.get("venue") or "binance-spot"
     streams = None
-    if args.symbols or args.streams:
-        symbols = (args.symbols or "").split(",")
-        kinds = (args.streams or "").split(",")
-        streams = [
-            f"{s.strip().lower()}@{k.strip()}" for s in symbols if s.strip() for k in kinds if k.strip()
-        ]
-        bad = [s for s in streams if stream_kind(s) is None]
-        if bad or not streams:
-            print(f"tickstorm feed: give both --symbols and --streams (bad: {bad})", file=sys.stderr)
+    if given.get("symbols") or given.get("streams"):
+        if not (given.get("symbols") and given.get("streams")):
+            print("tickstorm feed: give both --symbols and --streams (or neither)", file=sys.stderr)
             return 2
+        try:
+            options = VenueOptions.model_validate({k: v for k, v in given.items() if v is not None})
+        except ValidationError as exc:
+            print(f"tickstorm feed: {exc.errors()[0]['msg']}", file=sys.stderr)
+            return 2
+        settings, problems = resolve_venue(options)
+        if settings is None:
+            print(f"tickstorm feed: {'; '.join(problems)}", file=sys.stderr)
+            return 2
+        streams = [spec.name for spec in registry.adapter(settings.venue).stream_specs(settings)]
     out = args.jsonl.open("wb") if args.jsonl else sys.stdout.buffer
     try:
-        result = run_static(list(args.static), out, streams=streams)
-    except ValueError as exc:
+        result = run_static(list(args.static), out, streams=streams, venue=venue)
+    except (ValueError, registry.UnknownVenue) as exc:
         print(f"tickstorm feed: {exc}", file=sys.stderr)
         return 2
     finally:

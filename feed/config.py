@@ -1,5 +1,13 @@
 """The feed's settings: one validated model fed by CLI flags, environment variables and a TOML file.
 
+A feed ingests one or more venues. Each venue has its own :class:`VenueSettings` (which adapter, its
+symbols and streams, URLs, connection and recovery knobs); everything else (sinks, buffers, the metrics and
+downstream servers) is feed-wide. With one venue its options can be given at the top level
+(``symbols = [...]``, ``TICKSTORM_FEED_SYMBOLS``, ``tickstorm feed --symbols``); several venues are a
+``venues`` list (``[[feed.venues]]`` in TOML, ``TICKSTORM_FEED_VENUES`` as a JSON array, or repeated
+``tickstorm feed --venue NAME ...`` groups). Venue defaults that depend on the venue (URLs, limits, default
+symbols) come from its adapter.
+
 Precedence, highest first: keyword overrides (CLI flags; ``None`` means "not given") > environment
 variables ``TICKSTORM_FEED_<OPTION>`` > the TOML file (top-level keys, or its ``[feed]`` table when it has
 one) > defaults. :func:`load_settings` turns every problem into one :class:`ConfigError` that names each
@@ -17,7 +25,15 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -27,40 +43,13 @@ from pydantic_settings import (
 )
 from pydantic_settings.exceptions import SettingsError
 
+from feed import registry
 from feed.buffer import OverflowPolicy
-from feed.limits import binance_depth_weight
 
 ENV_PREFIX = "TICKSTORM_FEED_"
 TOML_TABLE = "feed"
-
-SYMBOL_RE = re.compile(r"[a-z0-9_]{2,30}")
-KLINE_INTERVALS = (
-    "1s",
-    "1m",
-    "3m",
-    "5m",
-    "15m",
-    "30m",
-    "1h",
-    "2h",
-    "4h",
-    "6h",
-    "8h",
-    "12h",
-    "1d",
-    "3d",
-    "1w",
-    "1M",
-)
-STREAM_KINDS = (
-    "trade",
-    "aggTrade",
-    "depth",
-    "depth@100ms",
-    "bookTicker",
-    *(f"kline_{i}" for i in KLINE_INTERVALS),
-)
-SNAPSHOT_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
+DEFAULT_VENUE = "binance-spot"
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
 
 _toml_source: contextvars.ContextVar[PydanticBaseSettingsSource | None] = contextvars.ContextVar(
     "tickstorm_feed_toml_source", default=None
@@ -89,11 +78,232 @@ def _split_list(value: Any) -> Any:
     return value
 
 
-def _dedupe(values: list[str]) -> list[str]:
-    return list(dict.fromkeys(values))
+def _empty_is_none(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lower() in ("", "none", "null"):
+        return None
+    return value
 
 
-class FeedSettings(BaseSettings):
+class VenueOptions(BaseModel):
+    """The options of one venue. ``None`` means "the venue's default" (from its adapter)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    venue: str | None = Field(
+        default=None, description="Venue adapter to ingest (a registered venue name, e.g. binance-spot)."
+    )
+    name: str | None = Field(
+        default=None,
+        description=(
+            "Name of this venue instance, unique in the feed (default: the venue); instruments are "
+            "<name>:<symbol>."
+        ),
+    )
+    symbols: Annotated[list[str] | None, NoDecode] = Field(
+        default=None,
+        description="Symbols to subscribe (a comma-separated string is accepted); the venue's grammar.",
+    )
+    streams: Annotated[list[str] | None, NoDecode] = Field(
+        default=None, description="Stream kinds per symbol (comma-separated string accepted)."
+    )
+    ws_url: str | None = Field(default=None, description="WebSocket base URL.")
+    ws_client: Literal["picows", "websockets"] | None = Field(
+        default=None, description="WebSocket client library (picows measured fastest; see docs/feed.md)."
+    )
+    rest_url: str | None = Field(default=None, description="REST base URL (snapshots, backfill).")
+    max_streams_per_connection: int | None = Field(
+        default=None, ge=1, description="Streams per WebSocket connection (at most the venue's limit)."
+    )
+    control_messages_per_second: float | None = Field(
+        default=None, gt=0, description="Control messages sent per second per connection (venue limit)."
+    )
+    connection_attempts_per_5min: int | None = Field(
+        default=None, ge=1, description="Connection attempts per 5 minutes, all connections of the venue."
+    )
+    backoff_base_s: float | None = Field(
+        default=None, gt=0, description="First reconnect delay bound in seconds (full jitter)."
+    )
+    backoff_cap_s: float | None = Field(default=None, gt=0, description="Largest reconnect delay bound.")
+    backoff_stable_after_s: float | None = Field(
+        default=None, ge=0, description="A connection up this long resets the reconnect backoff."
+    )
+    idle_timeout_s: float | None = Field(
+        default=None, gt=0, description="No frame at all for this long means the peer is dead: reconnect."
+    )
+    ping_interval_s: float | None = Field(default=None, gt=0, description="Seconds between client pings.")
+    rotate_after_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Planned make-before-break rotation of a connection after this many seconds.",
+    )
+    rotation_overlap_s: float | None = Field(
+        default=None, ge=0, description="Seconds old and new connections overlap during a rotation."
+    )
+    snapshot_limit: int | None = Field(default=None, ge=1, description="Levels per side in a book snapshot.")
+    rest_weight_per_minute: int | None = Field(
+        default=None, ge=1, description="REST weight the feed allows itself per minute (venue limit)."
+    )
+    rest_timeout_s: float | None = Field(default=None, gt=0, description="Timeout of one REST request.")
+    reorder_window_ms: float | None = Field(
+        default=None, ge=0, description="How long an out-of-order id waits for the ids before it."
+    )
+    backfill: bool | None = Field(default=None, description="Fetch missed ids over REST after a hole.")
+    backfill_max_pages: int | None = Field(
+        default=None, ge=1, description="Most REST pages fetched to backfill one hole."
+    )
+    stale_factor: float | None = Field(
+        default=None, gt=0, description="A stream is stale after this many times its typical message gap."
+    )
+    stale_floor_s: float | None = Field(default=None, gt=0, description="Shortest staleness threshold.")
+    stale_ceiling_s: float | None = Field(
+        default=None, gt=0, description="Longest staleness threshold (also used until the rate is known)."
+    )
+
+    @field_validator("symbols", "streams", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        value = _split_list(value)
+        if isinstance(value, list):
+            return [v.strip() if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("ws_url")
+    @classmethod
+    def _ws_url_valid(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"wss?://[^/\s]+", value):
+            raise ValueError("must be a ws:// or wss:// URL")
+        return value.rstrip("/") if value is not None else None
+
+    @field_validator("rest_url")
+    @classmethod
+    def _rest_url_valid(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value is not None else None
+
+    @field_validator("name")
+    @classmethod
+    def _name_valid(cls, value: str | None) -> str | None:
+        if value is not None and not NAME_RE.fullmatch(value):
+            raise ValueError("must be 1-40 characters of a-z, 0-9, '.', '_' or '-', starting alphanumeric")
+        return value
+
+    def given(self) -> dict[str, Any]:
+        """The options that were set."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+GENERIC_DEFAULTS: dict[str, Any] = {
+    "ws_client": "picows",
+    "backoff_base_s": 0.5,
+    "backoff_cap_s": 30.0,
+    "backoff_stable_after_s": 30.0,
+    "idle_timeout_s": 10.0,
+    "rotation_overlap_s": 2.0,
+    "rest_timeout_s": 10.0,
+    "reorder_window_ms": 50.0,
+    "backfill": True,
+    "backfill_max_pages": 20,
+    "stale_factor": 10.0,
+    "stale_floor_s": 1.0,
+    "stale_ceiling_s": 60.0,
+}
+"""Defaults of venue options that do not depend on the venue."""
+
+
+class VenueSettings(BaseModel):
+    """One venue of the feed, every option resolved (build with :func:`resolve_venue`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    venue: str
+    name: str
+    symbols: list[str]
+    streams: list[str]
+    ws_url: str
+    ws_client: Literal["picows", "websockets"]
+    rest_url: str | None
+    max_streams_per_connection: int
+    control_messages_per_second: float
+    connection_attempts_per_5min: int
+    backoff_base_s: float
+    backoff_cap_s: float
+    backoff_stable_after_s: float
+    idle_timeout_s: float
+    ping_interval_s: float
+    rotate_after_s: float
+    rotation_overlap_s: float
+    snapshot_limit: int
+    rest_weight_per_minute: int
+    rest_timeout_s: float
+    reorder_window_ms: float
+    backfill: bool
+    backfill_max_pages: int
+    stale_factor: float
+    stale_floor_s: float
+    stale_ceiling_s: float
+
+    def instrument(self, symbol: str) -> str:
+        """The instrument id of one of this venue's symbols (``<name>:<SYMBOL>``)."""
+        return f"{self.name}:{symbol}"
+
+
+def resolve_venue(options: VenueOptions) -> tuple[VenueSettings | None, list[str]]:
+    """Fill a venue's unset options from its adapter and check them against the venue's limits.
+
+    Returns the settings, or None and one problem per offending option (option names without a prefix).
+    """
+    venue = options.venue or DEFAULT_VENUE
+    try:
+        adapter = registry.adapter(venue)
+    except registry.UnknownVenue as exc:
+        return None, [f"venue: {exc}"]
+    limits, defaults = adapter.limits, adapter.defaults
+    venue_defaults: dict[str, Any] = {
+        "venue": venue,
+        "name": venue,
+        "symbols": list(defaults.symbols),
+        "streams": list(defaults.streams),
+        "ws_url": defaults.ws_url,
+        "rest_url": defaults.rest_url,
+        "max_streams_per_connection": limits.default_streams_per_connection,
+        "control_messages_per_second": limits.default_control_messages_per_second,
+        "connection_attempts_per_5min": limits.default_connection_attempts,
+        "ping_interval_s": limits.ping_interval_s,
+        "rotate_after_s": (limits.max_connection_age_s or 48 * 3600.0) * 0.98,
+        "rest_weight_per_minute": limits.default_rest_weight_per_minute or 1,
+        **GENERIC_DEFAULTS,
+        **defaults.extra,
+    }
+    values = {**venue_defaults, **options.given()}
+    problems = []
+    checks = (
+        ("max_streams_per_connection", limits.max_streams_per_connection),
+        ("control_messages_per_second", limits.control_messages_per_second),
+        ("connection_attempts_per_5min", limits.connection_attempts),
+        ("rest_weight_per_minute", limits.rest_weight_per_minute),
+    )
+    for option, limit in checks:
+        if limit is not None and values[option] > limit:
+            problems.append(f"{option}: must be <= {limit:g} (the {venue} limit), got {values[option]!r}")
+    if values["backoff_cap_s"] < values["backoff_base_s"]:
+        problems.append(f"backoff_cap_s: must be >= backoff_base_s ({values['backoff_base_s']})")
+    if values["rotation_overlap_s"] >= values["rotate_after_s"]:
+        problems.append(f"rotation_overlap_s: must be < rotate_after_s ({values['rotate_after_s']})")
+    if values["stale_ceiling_s"] < values["stale_floor_s"]:
+        problems.append(f"stale_ceiling_s: must be >= stale_floor_s ({values['stale_floor_s']})")
+    settings = VenueSettings.model_construct(**values)
+    problems += adapter.validate(settings)
+    if problems:
+        return None, problems
+    return VenueSettings.model_validate(settings.model_dump()), []
+
+
+VENUE_OPTIONS = tuple(name for name in VenueOptions.model_fields if name != "venue")
+"""Venue options that may also stand at the top level when the feed ingests one venue."""
+
+
+class FeedSettings(BaseSettings, VenueOptions):
     """Every setting of the reference feed (see docs/configuration.md)."""
 
     model_config = SettingsConfigDict(
@@ -103,93 +313,19 @@ class FeedSettings(BaseSettings):
         validate_default=True,
     )
 
-    venue: Literal["binance-spot"] = Field(default="binance-spot", description="Venue protocol to ingest.")
-    symbols: Annotated[list[str], NoDecode] = Field(
-        default=["btcusdt"],
-        description="Symbols to subscribe (lower-cased; a comma-separated string is accepted).",
-    )
-    streams: Annotated[list[str], NoDecode] = Field(
-        default=["trade", "depth@100ms", "bookTicker"],
+    venues: Annotated[list[dict[str, Any]] | None, NoDecode] = Field(
+        default=None,
         description=(
-            "Streams per symbol: trade, aggTrade, depth, depth@100ms, bookTicker, kline_<interval> "
-            "(comma-separated string accepted)."
+            "Several venues, each a table of venue options (TOML [[feed.venues]], or a JSON array in "
+            "TICKSTORM_FEED_VENUES); when given, venue options cannot also stand at the top level."
         ),
     )
-    ws_url: str = Field(default="wss://stream.binance.com:9443", description="WebSocket stream base URL.")
-    ws_client: Literal["picows", "websockets"] = Field(
-        default="picows", description="WebSocket client library (picows measured fastest; see docs/feed.md)."
-    )
-    rest_url: str = Field(
-        default="https://api.binance.com", description="REST base URL (snapshots, backfill)."
-    )
-    max_streams_per_connection: int = Field(
-        default=200, ge=1, le=1024, description="Streams per WebSocket connection (venue limit 1024)."
-    )
-    control_messages_per_second: float = Field(
-        default=4.0,
-        gt=0,
-        le=5,
-        description="Control messages sent per second per connection (venue limit 5).",
-    )
-    connection_attempts_per_5min: int = Field(
-        default=240,
-        ge=1,
-        le=300,
-        description="Connection attempts per 5 minutes, all connections (venue limit 300).",
-    )
-    backoff_base_s: float = Field(
-        default=0.5, gt=0, description="First reconnect delay bound in seconds (full jitter)."
-    )
-    backoff_cap_s: float = Field(default=30.0, gt=0, description="Largest reconnect delay bound in seconds.")
-    backoff_stable_after_s: float = Field(
-        default=30.0, ge=0, description="A connection up this long resets the reconnect backoff."
-    )
-    idle_timeout_s: float = Field(
-        default=10.0, gt=0, description="No frame at all for this long means the peer is dead: reconnect."
-    )
-    ping_interval_s: float = Field(default=20.0, gt=0, description="Seconds between client pings.")
-    rotate_after_s: float = Field(
-        default=23.5 * 3600,
-        gt=0,
-        description="Planned make-before-break rotation of a connection after this many seconds.",
-    )
-    rotation_overlap_s: float = Field(
-        default=2.0, ge=0, description="Seconds old and new connections overlap during a rotation."
-    )
-    snapshot_limit: int = Field(
-        default=1000, description="Depth snapshot levels: 5, 10, 20, 50, 100, 500, 1000 or 5000."
-    )
-    rest_weight_per_minute: int = Field(
-        default=3000,
-        ge=1,
-        le=6000,
-        description="REST weight the feed allows itself per minute (venue limit 6000).",
-    )
-    rest_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of one REST request in seconds.")
     buffer_capacity: int = Field(
         default=100_000, ge=1, description="Events buffered per stream during reconnection or book resync."
     )
     overflow_policy: OverflowPolicy = Field(
         default=OverflowPolicy.DROP_OLDEST,
         description="When a buffer is full: drop_oldest or drop_newest (every drop is reported as a gap).",
-    )
-    reorder_window_ms: float = Field(
-        default=50.0, ge=0, description="How long an out-of-order id waits for the ids before it."
-    )
-    backfill: bool = Field(
-        default=True, description="Fetch missed trades over REST (aggTrades) after an outage."
-    )
-    backfill_max_pages: int = Field(
-        default=20, ge=1, description="Most REST pages fetched to backfill one hole."
-    )
-    stale_factor: float = Field(
-        default=10.0, gt=0, description="A stream is stale after this many times its typical message gap."
-    )
-    stale_floor_s: float = Field(default=1.0, gt=0, description="Shortest staleness threshold in seconds.")
-    stale_ceiling_s: float = Field(
-        default=60.0,
-        gt=0,
-        description="Longest staleness threshold in seconds (also used until the rate is known).",
     )
     dlq_path: Path | None = Field(
         default=Path("feed-dlq.sqlite"),
@@ -265,116 +401,67 @@ class FeedSettings(BaseSettings):
         ),
     )
 
-    # -- validators -------------------------------------------------------------------------------------
+    _venues: list[VenueSettings] = PrivateAttr(default_factory=list)
 
-    @field_validator("symbols", mode="before")
+    @field_validator("venues", mode="before")
     @classmethod
-    def _symbols_before(cls, value: Any) -> Any:
-        value = _split_list(value)
-        if isinstance(value, list):
-            return [v.strip().lower() if isinstance(v, str) else v for v in value]
-        return value
-
-    @field_validator("symbols")
-    @classmethod
-    def _symbols_valid(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("at least one symbol is required")
-        bad = [s for s in value if not SYMBOL_RE.fullmatch(s)]
-        if bad:
-            raise ValueError(f"invalid symbol(s) {bad}: each must match [a-z0-9_]{{2,30}}")
-        return _dedupe(value)
-
-    @field_validator("streams", mode="before")
-    @classmethod
-    def _streams_before(cls, value: Any) -> Any:
-        value = _split_list(value)
-        if isinstance(value, list):
-            return [v.strip() if isinstance(v, str) else v for v in value]
-        return value
-
-    @field_validator("streams")
-    @classmethod
-    def _streams_valid(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("at least one stream is required")
-        bad = [s for s in value if s not in STREAM_KINDS]
-        if bad:
-            raise ValueError(
-                f"unknown stream(s) {bad}: use trade, aggTrade, depth, depth@100ms, bookTicker or "
-                f"kline_<{'|'.join(KLINE_INTERVALS)}>"
-            )
-        return _dedupe(value)
-
-    @field_validator("ws_url")
-    @classmethod
-    def _ws_url_valid(cls, value: str) -> str:
-        if not re.match(r"wss?://[^/\s]+", value):
-            raise ValueError("must be a ws:// or wss:// URL")
-        return value.rstrip("/")
-
-    @field_validator("rest_url")
-    @classmethod
-    def _rest_url_valid(cls, value: str) -> str:
-        if not re.match(r"https?://[^/\s]+", value):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
-
-    @field_validator("backoff_cap_s")
-    @classmethod
-    def _cap_after_base(cls, value: float, info: ValidationInfo) -> float:
-        base = info.data.get("backoff_base_s")
-        if base is not None and value < base:
-            raise ValueError(f"must be >= backoff_base_s ({base})")
-        return value
-
-    @field_validator("rotation_overlap_s")
-    @classmethod
-    def _overlap_shorter(cls, value: float, info: ValidationInfo) -> float:
-        rotate = info.data.get("rotate_after_s")
-        if rotate is not None and value >= rotate:
-            raise ValueError(f"must be < rotate_after_s ({rotate})")
-        return value
-
-    @field_validator("snapshot_limit")
-    @classmethod
-    def _snapshot_limit_valid(cls, value: int) -> int:
-        if value not in SNAPSHOT_LIMITS:
-            raise ValueError(f"must be one of {', '.join(map(str, SNAPSHOT_LIMITS))}")
-        return value
-
-    @field_validator("rest_weight_per_minute")
-    @classmethod
-    def _weight_fits_snapshot(cls, value: int, info: ValidationInfo) -> int:
-        limit = info.data.get("snapshot_limit")
-        if limit is not None and value < binance_depth_weight(limit):
-            raise ValueError(
-                f"must be >= {binance_depth_weight(limit)}, the weight of one depth snapshot "
-                f"with snapshot_limit={limit}"
-            )
-        return value
-
-    @field_validator("stale_ceiling_s")
-    @classmethod
-    def _ceiling_above_floor(cls, value: float, info: ValidationInfo) -> float:
-        floor = info.data.get("stale_floor_s")
-        if floor is not None and value < floor:
-            raise ValueError(f"must be >= stale_floor_s ({floor})")
+    def _venues_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = _empty_is_none(value)
+            if isinstance(value, str):
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"not a valid JSON array of venue tables: {exc}") from None
         return value
 
     @field_validator("dlq_path", "jsonl", "metrics_port", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().lower() in ("", "none", "null"):
-            return None
-        return value
+        return _empty_is_none(value)
 
     @field_validator("serve_port", "serve_http_port", "serve_send_buffer_bytes", mode="before")
     @classmethod
     def _serve_empty_is_none(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().lower() in ("", "none", "null"):
-            return None
-        return value
+        return _empty_is_none(value)
+
+    @model_validator(mode="after")
+    def _resolve_venues(self) -> FeedSettings:
+        top = VenueOptions.model_validate({k: getattr(self, k) for k in VenueOptions.model_fields}).given()
+        problems: list[str] = []
+        if self.venues is None:
+            entries: list[tuple[str, dict[str, Any]]] = [("", top)]
+        else:
+            clash = sorted(k for k in top if k != "venue")
+            if clash:
+                raise ValueError(
+                    f"venue option(s) {', '.join(clash)} given at the top level and a venues list: put them "
+                    "in each venue's table"
+                )
+            if not self.venues:
+                raise ValueError("venues: at least one venue is required")
+            entries = [(f"venues[{i}].", entry) for i, entry in enumerate(self.venues)]
+        resolved: list[VenueSettings] = []
+        for prefix, entry in entries:
+            try:
+                options = VenueOptions.model_validate(entry)
+            except ValidationError as exc:
+                problems += [f"{prefix}{_loc_name(tuple(e['loc']))}: {_message(e)}" for e in exc.errors()]
+                continue
+            venue, venue_problems = resolve_venue(options)
+            problems += [prefix + p for p in venue_problems]
+            if venue is not None:
+                resolved.append(venue)
+        names = [v.name for v in resolved]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            problems.append(
+                f"venues: names must be unique (give each a name), repeated: {', '.join(duplicated)}"
+            )
+        if problems:
+            raise ValueError("\n".join(problems))
+        self._venues = resolved
+        return self
 
     # -- sources ----------------------------------------------------------------------------------------
 
@@ -393,9 +480,10 @@ class FeedSettings(BaseSettings):
 
     # -- derived ----------------------------------------------------------------------------------------
 
-    def stream_names(self) -> list[str]:
-        """Binance stream names for every symbol x stream, e.g. ``btcusdt@trade``."""
-        return [f"{symbol}@{stream}" for symbol in self.symbols for stream in self.streams]
+    @property
+    def venue_settings(self) -> list[VenueSettings]:
+        """Every venue of the feed, options resolved (``venues`` holds them as given)."""
+        return list(self._venues)
 
 
 class FeedTomlSource(TomlConfigSettingsSource):
@@ -434,6 +522,10 @@ def _loc_name(loc: tuple[int | str, ...]) -> str:
     return name
 
 
+def _message(error: Any) -> str:
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -443,7 +535,7 @@ def load_settings(toml_path: Path | None = None, **overrides: Any) -> FeedSettin
     """Build the settings: overrides (None ignored) > env vars > TOML file > defaults.
 
     Raises :class:`ConfigError` for anything wrong: unknown option, wrong type, out-of-range value,
-    missing, unreadable or invalid TOML file.
+    unknown venue, missing, unreadable or invalid TOML file.
     """
     given = {key: value for key, value in overrides.items() if value is not None}
     toml: FeedTomlSource | None = None
@@ -469,7 +561,7 @@ def load_settings(toml_path: Path | None = None, **overrides: Any) -> FeedSettin
             toml_label += f" [{TOML_TABLE}]"
     toml_data: dict[str, Any] = dict(toml.toml_data) if toml is not None else {}
     env = _env_options()
-    fields = FeedSettings.model_fields
+    fields = set(FeedSettings.model_fields)
 
     def source_of(option: str) -> str:
         if option in given:
@@ -494,13 +586,19 @@ def load_settings(toml_path: Path | None = None, **overrides: Any) -> FeedSettin
             option = str(loc[0]) if loc else ""
             if option not in fields and option in env:
                 continue  # already reported above
-            where = source_of(option) if option else "settings"
+            if not loc:  # the venues check: one problem per line, each naming its option
+                venues_source = source_of("venues") if "venues" in env or "venues" in toml_data else None
+                for line in _message(error).splitlines():
+                    head = line.split(":", 1)[0].split("[", 1)[0].split(".", 1)[0]
+                    where = venues_source if line.startswith("venues") and venues_source else source_of(head)
+                    problems.append(f"{line} (from {where})")
+                continue
+            where = source_of(option)
             if error.get("type") == "extra_forbidden":
                 problems.append(f"{option}: unknown option (from {where})")
                 continue
             got = f", got {_short(error['input'])}" if "input" in error and where != "default" else ""
-            message = error["msg"].removeprefix("Value error, ")
-            problems.append(f"{_loc_name(tuple(loc))}: {message}{got} (from {where})")
+            problems.append(f"{_loc_name(tuple(loc))}: {_message(error)}{got} (from {where})")
         raise ConfigError(problems) from None
     except SettingsError as exc:
         problems.append(str(exc))

@@ -64,30 +64,6 @@ while a hole in the ids is reordered or backfilled."""
 DROPPING_BUFFERS: tuple[str, ...] = ("subscriber", "book_diffs")
 """Buffer kinds that drop events when full (an overflowing reorder hold declares its hole lost instead)."""
 
-REASON_KINDS: tuple[tuple[str, str], ...] = (
-    # (reason prefix as written by the codec/core, bounded label value)
-    ("malformed JSON", "malformed_json"),
-    ("expected a JSON object", "not_an_object"),
-    ("invalid combined-stream frame", "invalid_frame"),
-    ("unknown stream", "unknown_stream"),
-    ("unsupported stream kind", "unsupported_kind"),
-    ("data for a stream the feed did not subscribe", "unsubscribed_stream"),
-    ("invalid serverShutdown", "invalid_control"),
-    ("invalid error reply", "invalid_control"),
-    ("control reply id", "invalid_control"),
-    ("unrecognised message", "unrecognised_message"),
-    ("invalid ", "invalid_payload"),  # "invalid <kind> payload: ..." (kept last: the shortest prefix)
-)
-"""Rejection reasons mapped to the bounded ``reason_kind`` label (venue text never becomes a label)."""
-
-
-def reason_kind(reason: str) -> str:
-    """The bounded ``reason_kind`` label value of a rejection reason (``other`` when unknown)."""
-    for prefix, kind in REASON_KINDS:
-        if reason.startswith(prefix):
-            return kind
-    return "other"
-
 
 def _version() -> str:
     try:
@@ -99,19 +75,14 @@ def _version() -> str:
 log = logging.getLogger(__name__)
 
 
-class FastHistogram(Collector):
-    """A Prometheus histogram whose ``observe`` costs one bisect and two additions.
+class HistogramChild:
+    """One label set of a :class:`FastHistogram`: plain counts, one bisect and two additions per value."""
 
-    prometheus-client's own Histogram takes a lock and walks every bucket on each observation, which is
-    several microseconds at hundreds of thousands of events per second; this one keeps plain counts and
-    builds the exposition only when scraped (single-threaded writers: the feed's event loop).
-    """
+    __slots__ = ("bounds", "counts", "sum")
 
-    def __init__(self, name: str, documentation: str, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
-        self.name = name
-        self.documentation = documentation
-        self.bounds = buckets
-        self.counts = [0] * (len(buckets) + 1)  # the last slot is +Inf
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last slot is +Inf
         self.sum = 0.0
 
     def observe(self, value: float) -> None:
@@ -124,15 +95,59 @@ class FastHistogram(Collector):
         """Observations so far."""
         return sum(self.counts)
 
+
+class FastHistogram(Collector):
+    """A Prometheus histogram whose ``observe`` costs one bisect and two additions.
+
+    prometheus-client's own Histogram takes a lock and walks every bucket on each observation, which is
+    several microseconds at hundreds of thousands of events per second; this one keeps plain counts and
+    builds the exposition only when scraped (single-threaded writers: the feed's event loop). With
+    ``labelnames``, :meth:`labels` returns the child of one label set (like prometheus-client's).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        buckets: tuple[float, ...] = LATENCY_BUCKETS,
+        labelnames: tuple[str, ...] = (),
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.bounds = buckets
+        self.labelnames = labelnames
+        self._children: dict[tuple[str, ...], HistogramChild] = {}
+        self._default = None if labelnames else self.labels()
+
+    def labels(self, *values: str) -> HistogramChild:
+        """The child of one label set (created at first use)."""
+        if len(values) != len(self.labelnames):
+            raise ValueError(f"{self.name} takes labels {self.labelnames}, got {values}")
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = HistogramChild(self.bounds)
+        return child
+
+    def observe(self, value: float) -> None:
+        """Record one value (unlabelled histograms only)."""
+        assert self._default is not None, f"{self.name} has labels: use .labels(...).observe()"
+        self._default.observe(value)
+
+    @property
+    def count(self) -> int:
+        """Observations so far, every label set."""
+        return sum(child.count for child in list(self._children.values()))
+
     def collect(self) -> Iterator[HistogramMetricFamily]:
         """The exposition (cumulative buckets, as Prometheus expects)."""
-        running = 0
-        buckets: list[tuple[str, float]] = []
-        for bound, count in zip((*map(floatToGoString, self.bounds), "+Inf"), self.counts, strict=True):
-            running += count
-            buckets.append((bound, running))
-        family = HistogramMetricFamily(self.name, self.documentation)
-        family.add_metric([], buckets, self.sum)
+        family = HistogramMetricFamily(self.name, self.documentation, labels=list(self.labelnames))
+        for values, child in list(self._children.items()):
+            running = 0
+            buckets: list[tuple[str, float]] = []
+            for bound, count in zip((*map(floatToGoString, self.bounds), "+Inf"), child.counts, strict=True):
+                running += count
+                buckets.append((bound, running))
+            family.add_metric(list(values), buckets, child.sum)
         yield family
 
 
@@ -140,8 +155,9 @@ class FastHistogram(Collector):
 class StreamState:
     """One subscribed stream as the feed sees it at scrape time."""
 
-    symbol: str  # lower case, as configured (``btcusdt``)
-    stream: str  # the stream type after the symbol (``trade``, ``depth@100ms``, ``kline_1m``)
+    venue: str  # the venue instance
+    symbol: str  # the venue's symbol (``BTCUSDT``)
+    stream: str  # the venue's stream name (``btcusdt@depth@100ms``)
     stale: bool
     last_message_unix_s: float  # wall-clock time of its last message (or of its subscription)
     stale_threshold_s: float  # silence longer than this makes it stale (adapts to its message rate)
@@ -188,7 +204,7 @@ class _StateCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """The per-stream and buffer families (always present, possibly without samples)."""
         state = self._read()
-        stream_labels = ["symbol", "stream"]
+        stream_labels = ["venue", "symbol", "stream"]
         stale = GaugeMetricFamily(
             PREFIX + "stream_stale",
             "1 while the stream is stale (silent for longer than its threshold), else 0.",
@@ -205,7 +221,7 @@ class _StateCollector(Collector):
             labels=stream_labels,
         )
         for s in state.streams:
-            labels = [s.symbol, s.stream]
+            labels = [s.venue, s.symbol, s.stream]
             stale.add_metric(labels, 1.0 if s.stale else 0.0)
             last.add_metric(labels, s.last_message_unix_s)
             threshold.add_metric(labels, s.stale_threshold_s)
@@ -244,40 +260,51 @@ class _Registry(CollectorRegistry):
 class FeedMetrics:
     """Counters, gauges and latency histograms of one feed, plus the process's own metrics."""
 
-    def __init__(self, venue: str = "binance-spot") -> None:
+    def __init__(self) -> None:
         self.registry: CollectorRegistry = _Registry(auto_describe=True)
         reg = self.registry
 
-        def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
+        def counter(name: str, doc: str, labels: tuple[str, ...] = ("venue",)) -> Counter:
             return Counter(PREFIX + name, doc, labelnames=labels, registry=reg)
 
         self.build_info = Gauge(
-            PREFIX + "build_info",
-            "Always 1; labels say which venue this feed ingests and the tickstorm version.",
-            labelnames=("venue", "version"),
+            PREFIX + "build_info", "Always 1; the tickstorm version.", labelnames=("version",), registry=reg
+        )
+        self.build_info.labels(_version()).set(1)
+        self.venue_info = Gauge(
+            PREFIX + "venue_info",
+            "Always 1 for each venue the feed ingests: its instance name and its adapter.",
+            labelnames=("venue", "adapter"),
             registry=reg,
         )
-        self.build_info.labels(venue, _version()).set(1)
 
-        self.messages = counter("messages_total", "Messages received, by stream kind.", ("stream_kind",))
-        self.bytes = counter("bytes_total", "Payload bytes received.")
+        self.messages = counter(
+            "messages_total", "Messages received, by venue and stream kind.", ("venue", "stream_kind")
+        )
+        self.bytes = counter("bytes_total", "Payload bytes received, by venue.")
         self.decode_errors = counter(
-            "decode_errors_total", "Frames that could not be decoded, by reason kind.", ("reason_kind",)
+            "decode_errors_total",
+            "Frames that could not be decoded, by venue and reason kind.",
+            ("venue", "reason_kind"),
         )
         self.reconnects = counter(
             "reconnects_total", "Connections lost (closed or declared dead) and then re-established."
         )
         self.connection_attempts = counter("connection_attempts_total", "WebSocket connection attempts.")
-        self.gaps = counter("gaps_total", "Gaps reported to subscribers, by stream kind.", ("stream_kind",))
+        self.gaps = counter(
+            "gaps_total", "Gaps reported to subscribers, by venue and stream kind.", ("venue", "stream_kind")
+        )
         self.lost_ids = counter(
-            "lost_ids_total", "Venue ids reported lost (never delivered), by stream kind.", ("stream_kind",)
+            "lost_ids_total",
+            "Venue ids reported lost (never delivered), by venue and stream kind.",
+            ("venue", "stream_kind"),
         )
         self.resyncs = counter("resyncs_total", "Order book resynchronisations.")
         self.backfilled_events = counter("backfilled_events_total", "Events delivered from REST backfill.")
         self.duplicates_dropped = counter("duplicates_dropped_total", "Duplicate events dropped.")
         self.buffer_dropped_events = counter(
             "buffer_dropped_events_total",
-            "Events dropped by a buffer's overflow policy, by buffer kind.",
+            "Events dropped by a buffer's overflow policy, by buffer kind (all venues).",
             ("buffer",),
         )
         self.rest_weight_used = counter("rest_weight_used_total", "REST request weight spent.")
@@ -287,30 +314,60 @@ class FeedMetrics:
         for kind in DROPPING_BUFFERS:  # exported from the start: increase() needs the zero
             self.buffer_dropped_events.labels(kind)
 
-        self.stale_streams = Gauge(PREFIX + "stale_streams", "Streams currently stale.", registry=reg)
+        self.stale_streams = Gauge(
+            PREFIX + "stale_streams",
+            "Streams currently stale, by venue.",
+            labelnames=("venue",),
+            registry=reg,
+        )
         self.connections_open = Gauge(
-            PREFIX + "connections_open", "WebSocket connections open.", registry=reg
+            PREFIX + "connections_open",
+            "WebSocket connections open, by venue.",
+            labelnames=("venue",),
+            registry=reg,
         )
 
         self.exchange_to_receive = FastHistogram(
             PREFIX + "exchange_to_receive_seconds",
-            "Venue event time to feed receive time, seconds (includes clock offset).",
+            "Venue event time to feed receive time, seconds (includes clock offset), by venue.",
+            labelnames=("venue",),
         )
         self.receive_to_delivery = FastHistogram(
-            PREFIX + "receive_to_delivery_seconds", "Feed receive time to delivery to subscribers, seconds."
+            PREFIX + "receive_to_delivery_seconds",
+            "Feed receive time to delivery to subscribers, seconds, by venue.",
+            labelnames=("venue",),
         )
         reg.register(self.exchange_to_receive)
         reg.register(self.receive_to_delivery)
         self._state = _StateCollector()
-        reg.register(self._state)
+        self.registry.register(self._state)
 
         # The process's memory, CPU and file descriptors, Python's version and GC (process_*, python_*).
-        ProcessCollector(registry=reg)
-        PlatformCollector(registry=reg)
-        GCCollector(registry=reg)
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
 
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
+
+    def add_venue(self, venue: str, adapter: str) -> None:
+        """Export a venue's series from the start (``increase()`` needs the zeros)."""
+        self.venue_info.labels(venue, adapter).set(1)
+        for family in (
+            self.bytes,
+            self.reconnects,
+            self.connection_attempts,
+            self.resyncs,
+            self.backfilled_events,
+            self.duplicates_dropped,
+            self.rest_weight_used,
+            self.dlq_frames,
+            self.stale_streams,
+            self.connections_open,
+        ):
+            family.labels(venue)
+        self.exchange_to_receive.labels(venue)
+        self.receive_to_delivery.labels(venue)
 
     def set_state_source(self, source: StateSource | None) -> None:
         """Read per-stream staleness and buffer fill from ``source()`` at each scrape (None: none).

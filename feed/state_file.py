@@ -15,29 +15,32 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 if TYPE_CHECKING:
-    from feed.binance_spot.feed import BinanceSpotFeed
+    from feed.feed import Feed
 
 
-def feed_state(feed: BinanceSpotFeed, *, sequence: int = 0, final: bool = False) -> dict[str, Any]:
-    """Books (every level), whether each is in sync, whether a backfill is pending, and the counters; the
-    final dump (on stop) adds the top allocation growth when tracemalloc is on (slow on a big heap)."""
+def feed_state(feed: Feed, *, sequence: int = 0, final: bool = False) -> dict[str, Any]:
+    """Per venue its streams; per instrument its book (every level, in the neutral book shape of
+    docs/events.md) and whether it is in sync; whether a backfill is pending; the counters. The final dump
+    (on stop) adds the top allocation growth when tracemalloc is on (slow on a big heap)."""
     books: dict[str, Any] = {}
-    for symbol, state in feed.core.books.items():
-        book = feed.book(symbol)
-        body = None
-        if book is not None:
-            bids, asks = book.top()
-            body = {"lastUpdateId": book.last_update_id, "bids": bids, "asks": asks}
-        books[symbol] = {"synced": state.sync.synced, "book": body, "band": feed.book_band(symbol)}
-    backfilling = any(
-        s.sequencer is not None and s.sequencer.waiting is not None for s in feed.core.streams.values()
-    )
+    venues: dict[str, Any] = {}
+    for name, venue in feed.venues.items():
+        venues[name] = {"adapter": venue.adapter.name, "streams": sorted(venue.engine.streams)}
+        for state in venue.engine.books.values():
+            view = feed.book(state.instrument)
+            books[state.instrument] = {
+                "venue": name,
+                "symbol": venue.engine.streams[state.stream].spec.symbol,
+                "stream": state.stream,
+                "synced": state.sync.synced,
+                "book": view.body() if view is not None else None,
+            }
     doc: dict[str, Any] = {
         "sequence": sequence,
         "pid": os.getpid(),
-        "streams": feed.settings.stream_names(),
+        "venues": venues,
         "books": books,
-        "backfilling": backfilling,
+        "backfilling": any(v.engine.backfilling for v in feed.venues.values()),
         "stats": feed.stats(),
     }
     if final and feed.allocations_at_start is not None:

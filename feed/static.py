@@ -1,25 +1,25 @@
-"""Static mode: a recording run through the feed's own decode → sequence → book → delivery core, no sockets.
+"""Static mode: a recording run through the feed's own engine (decode → sequence → book → events), no
+sockets.
 
-Frames are fed to :class:`~feed.binance_spot.core.FeedCore` in recorded order with their recorded receive
-times as the clock, and the recorded REST depth snapshots answer the core's snapshot requests (the latest
-one seen when a request is made, else the next one the recording holds), so the event stream is a pure
-function of the recording: the same file always gives byte-identical output (golden tests rely on it).
-Backfill is impossible without a venue: holes become gap events.
+Frames go to a :class:`~feed.engine.VenueEngine` in recorded order with their recorded receive times as the
+clock, and the recorded REST snapshots answer the engine's snapshot requests (the latest one seen when a
+request is made, else the next one the recording holds), so the event stream is a pure function of the
+recording: the same file always gives byte-identical output (golden tests rely on it). Backfill is
+impossible without a venue: holes become gap events. The venue's adapter says what the recorded messages
+look like on the wire (:meth:`~feed.adapter.VenueAdapter.recorded_frame`).
 """
 
 from __future__ import annotations
 
-import gzip
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, cast
-from urllib.parse import parse_qs, urlsplit
+from typing import IO
 
-import orjson
-
-from feed.binance_spot.core import BackfillRequest, CoreSettings, FeedCore, SnapshotRequest
-from feed.events import FeedEvent, to_json_line
+from feed import registry
+from feed.adapter import BackfillRequest, SnapshotRequest, VenueAdapter
+from feed.engine import EngineSettings, VenueEngine
+from feed.events import HEADER_LINE, FeedEvent, to_json_line
+from tickstorm.recording import read_recording
 
 TICK_EVERY_NS = 10_000_000
 
@@ -36,40 +36,9 @@ class StaticResult:
     dead_letters: list[tuple[str | None, str]] = field(default_factory=list)
 
 
-def _records(path: Path) -> Iterator[dict[str, Any]]:
-    opener: Any = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        for lineno, line in enumerate(cast(IO[bytes], fh), 1):
-            if not line.strip():
-                continue
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: not JSON ({exc})") from None
-            if isinstance(record, dict):
-                yield record
-
-
-def _time_ns(record: dict[str, Any]) -> int:
-    recv = record.get("recv_ns")
-    if isinstance(recv, int):
-        return recv
-    ts = record.get("ts")
-    return round(ts * 1e9) if isinstance(ts, int | float) else 0
-
-
-def _snapshot_symbol(url: str) -> str | None:
-    parts = urlsplit(url)
-    if not parts.path.endswith("/depth"):
-        return None
-    return parse_qs(parts.query).get("symbol", [""])[0].upper() or None
-
-
 def recorded_streams(path: Path) -> list[str]:
     """Every stream name the recording carries (what static mode subscribes by default)."""
-    return sorted(
-        {r["stream"] for r in _records(path) if r.get("src") == "ws" and isinstance(r.get("stream"), str)}
-    )
+    return sorted({r.stream for r in read_recording(path) if r.src == "ws" and r.stream is not None})
 
 
 def run_static(
@@ -77,76 +46,80 @@ def run_static(
     out: IO[bytes] | None = None,
     *,
     streams: list[str] | None = None,
-    settings: CoreSettings | None = None,
+    settings: EngineSettings | None = None,
+    venue: str = "binance-spot",
 ) -> StaticResult:
-    """Replay recordings (one capture, in file order) through the feed core; write events as JSON Lines."""
+    """Replay recordings (one capture, in file order) through a venue's engine; write events as JSON Lines
+    (after the schema header line). ``ValueError`` for a stream the venue's adapter does not know."""
+    adapter: VenueAdapter = registry.adapter(venue)
     result = StaticResult()
-    now = [0]
+    engine = VenueEngine(venue, adapter, settings)
+    wanted = streams if streams is not None else sorted({s for p in paths for s in recorded_streams(p)})
+    specs = [adapter.parse_stream(name) for name in wanted]
+    unknown = [name for name, spec in zip(wanted, specs, strict=True) if spec is None]
+    if unknown:
+        raise ValueError(f"not {venue} streams the feed ingests: {', '.join(unknown)}")
+    book_streams = {spec.symbol: spec.name for spec in specs if spec is not None and spec.book}
+    if out is not None:
+        out.write(HEADER_LINE)
+    latest: dict[str, object] = {}
+    waiting: set[str] = set()
+    started = False
+    last_tick = 0
+    now = 0
 
-    def emit(event: FeedEvent) -> None:
+    def deliver() -> None:
+        for event in engine.events_received():
+            _emit(event, now)
+        for letter in engine.dead_letters():
+            result.dead_letters.append((letter.stream, letter.reason))
+        for request in engine.requests_to_send():
+            if isinstance(request, SnapshotRequest):
+                symbol = engine.streams[request.stream].spec.symbol
+                snap = latest.pop(symbol, None)
+                if snap is not None:
+                    engine.receive_snapshot(request.stream, snap, now)
+                else:
+                    waiting.add(symbol)
+            elif isinstance(request, BackfillRequest):
+                engine.backfill_failed(request.stream, "static mode has no REST venue", now)
+        if engine.has_output:
+            deliver()
+
+    def _emit(event: FeedEvent, at: int) -> None:
+        event.deliver_ns = at
         result.events += 1
         result.by_type[event.type] = result.by_type.get(event.type, 0) + 1
         if out is not None:
             out.write(to_json_line(event))
 
-    def dead_letter(raw: bytes, stream: str | None, reason: str) -> None:
-        result.dead_letters.append((stream, reason))
-
-    core = FeedCore(emit=emit, clock=lambda: now[0], dead_letter=dead_letter, settings=settings)
-    wanted = streams if streams is not None else sorted({s for p in paths for s in recorded_streams(p)})
-    latest: dict[str, dict[str, Any]] = {}
-    waiting: set[str] = set()
-    started = False
-    last_tick = 0
-
-    def serve_requests() -> None:
-        while core.requests:
-            request = core.requests.popleft()
-            if isinstance(request, SnapshotRequest):
-                snap = latest.pop(request.symbol, None)
-                if snap is not None:
-                    core.on_snapshot(request.symbol, snap, now[0])
-                else:
-                    waiting.add(request.symbol)
-            elif isinstance(request, BackfillRequest):
-                core.on_backfill_failed(request.stream, "static mode has no REST venue", now[0])
-
     for path in paths:
-        for record in _records(path):
-            t = _time_ns(record)
+        for record in read_recording(path):
+            t = record.time_ns
             if not t:
                 continue
-            now[0] = t
+            now = t
             if not started:
-                core.watch(wanted, t)
+                engine.watch([s for s in specs if s is not None], t)
                 started = True
                 last_tick = t
-            src = record.get("src")
-            if src == "rest":
-                symbol = _snapshot_symbol(str(record.get("url") or ""))
-                data = record.get("data")
-                if symbol is None or not isinstance(data, dict):
+            if record.src == "rest" and record.url is not None:
+                symbol = adapter.recorded_snapshot(record.url, record.data)
+                if symbol is None or symbol not in book_streams:
                     continue
                 result.snapshots += 1
                 if symbol in waiting:
                     waiting.discard(symbol)
-                    core.on_snapshot(symbol, data, t)
+                    engine.receive_snapshot(book_streams[symbol], record.data, t)
                 else:
-                    latest[symbol] = data
-            elif src == "ws" and record.get("stream") in core.streams:
+                    latest[symbol] = record.data
+            elif record.src == "ws" and record.stream in engine.streams:
                 result.frames += 1
-                frame = (
-                    b'{"stream":"'
-                    + record["stream"].encode()
-                    + b'","data":'
-                    + orjson.dumps(record["data"])
-                    + b"}"
-                )
-                core.on_frame(frame, t)
+                engine.receive_frame(adapter.recorded_frame(record.stream, record.data), t)
             if t - last_tick >= TICK_EVERY_NS:
-                core.tick(t)
+                engine.tick(t)
                 last_tick = t
-            if core.requests:
-                serve_requests()
-    result.rejected = core.rejected
+            if engine.has_output:
+                deliver()
+    result.rejected = engine.counters.rejected_total
     return result

@@ -11,61 +11,55 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, cast
 
-import orjson
 import websockets
 
 from harness.measure import new_histogram, record_ns, summary
-from mock_venues.binance_spot.server import BinanceSpotVenue, VenueConfig
+from mock_venues import registry as venue_registry
+from mock_venues.base.venue import VenueConfig
 from mock_venues.recordings import bundled
 
-
-def _id_field(stream: str) -> str:
-    """The venue id of a stream's messages: trade id, aggregate id, or the final update id."""
-    kind = stream.split("@", 1)[-1]
-    return {"trade": "t", "aggTrade": "a"}.get(kind, "u")
+CEILING_STREAMS = ("btcusdt@trade", "btcusdt@aggTrade", "btcusdt@depth@100ms", "btcusdt@bookTicker")
+"""The calibration workload: the bundled Binance spot BTCUSDT capture, every stream of the baseline."""
 
 
 async def latency_ceiling(
     *,
+    venue: str = "binance-spot",
     recording: str = "spot-btcusdt",
     speed: float = 20.0,
     seconds: float = 3.0,
-    streams: tuple[str, ...] = ("trade", "aggTrade", "depth@100ms", "bookTicker"),
-    symbol: str = "btcusdt",
+    streams: tuple[str, ...] = CEILING_STREAMS,
 ) -> dict[str, Any]:
-    """p50/p99/p99.9/max (ms) from intended send time to a raw client's receive, and its msg/s."""
-    received: list[tuple[str, int, int]] = []
-    names = [f"{symbol}@{kind}" for kind in streams]
+    """p50/p99/p99.9/max (ms) from intended send time to a bare client's receive, and its msg/s."""
+    cls = venue_registry.venue_class(venue)
     config = VenueConfig(recordings=bundled(recording), speed=speed, autostart=False)
-    async with BinanceSpotVenue(config) as venue:
-        url = f"{venue.ws_url}/stream?streams={'/'.join(names)}"
-        async with websockets.connect(url, max_size=None, compression=None) as ws:
-            venue.start_replay()
+    async with cls(config) as running:
+        client = cls.reference_client(running.ws_url, list(streams))
+        async with websockets.connect(client.url, max_size=None, compression=None) as ws:
+            for request in client.subscribe:
+                await ws.send(request)
+            running.start_replay()
             deadline = time.monotonic() + seconds
             while (left := deadline - time.monotonic()) > 0:
                 try:
-                    frame = await asyncio.wait_for(ws.recv(decode=False), left)
+                    frame = await asyncio.wait_for(cast(Awaitable[bytes], ws.recv(decode=False)), left)
                 except TimeoutError:
                     break
-                now = time.monotonic_ns()
-                doc = orjson.loads(frame)
-                stream = doc.get("stream", "")
-                ident = doc.get("data", {}).get(_id_field(stream))
-                if isinstance(ident, int):
-                    received.append((stream, ident, now))
+                client.on_frame(frame, time.monotonic_ns())
         intended: dict[tuple[str, int], int] = {}
-        for row in venue.timeline.rows():
+        for row in running.timeline.rows():
             intended.setdefault((row.stream, row.venue_id), row.intended_ns)
-        replay_of = {name: venue.replay_stream_for(name) or name for name in names}
+        replay_of = {name: running.replay_stream_for(name) or name for name in streams}
     hist = new_histogram()
-    for stream, ident, recv_ns in received:
+    for stream, ident, recv_ns in client.arrivals:
         sent = intended.get((replay_of.get(stream, stream), ident))
         if sent is not None:
             record_ns(hist, recv_ns - sent)
     return {
-        "what": f"raw websockets client reading the venue directly, {recording} x{speed:g}, {seconds:g} s",
+        "what": f"bare {venue} client reading the venue directly, {recording} x{speed:g}, {seconds:g} s",
         "latency": summary(hist),
-        "msg_s": round(len(received) / seconds, 1),
+        "msg_s": round(len(client.arrivals) / seconds, 1),
     }

@@ -1,14 +1,18 @@
 """Judge a finished run: every checker applied to its :class:`RunData`, plus the figures a report shows.
 
-Bounds come from the SLA config (harness/sla.toml) unless the scenario sets its own. Pure: no I/O.
+Bounds come from the SLA config (harness/sla.toml) unless the scenario sets its own. Pure: no I/O. Feed
+events are read through their normalized fields only (docs/events.md); each venue's streams are joined
+with what that venue published.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from harness.checks.books import check_books
 from harness.checks.delivery import Delivered, Published, check_stream, delivered_streams
+from harness.checks.isolation import check_isolation
 from harness.checks.measures import (
     MIN_MEMORY_SAMPLES,
     check_buffer,
@@ -24,9 +28,9 @@ from harness.checks.verdict import Verdict
 from harness.rundata import FaultWindow, RunData
 from harness.scenario import Scenario
 from harness.sla import SLAConfig
-from mock_venues.history import SendFlag
+from mock_venues.base.history import SendFlag
 
-MARKET = frozenset({"trade", "aggTrade", "depth", "bookTicker", "kline"})
+MARKET = "market"
 
 
 def evaluate(
@@ -43,31 +47,50 @@ def evaluate(
     timed test that flakes; ``tickstorm run`` and ``tickstorm baseline`` judge it."""
     verdicts: list[Verdict] = []
     delivered = delivered_streams(run.events)
-    for name in run.streams:
-        published = Published()
-        replay_stream = run.replay_of.get(name)
-        if replay_stream is not None:
-            for row in run.timeline.rows(stream=replay_stream):
-                published.ids.append(row.venue_id)
-                published.intended_ns.append(row.intended_ns)
-        verdicts += check_stream(
-            name, published, delivered.get(name) or Delivered(), t0_ns=run.t0_ns, faults=faults
-        )
+    for venue in run.venues.values():
+        for name in venue.streams:
+            published = Published()
+            replay_stream = venue.replay_of.get(name)
+            if replay_stream is not None:
+                for row in venue.timeline.rows(stream=replay_stream):
+                    published.ids.append(row.venue_id)
+                    published.intended_ns.append(row.intended_ns)
+            label = f"{venue.name}/{name}" if run.multi_venue else name
+            verdicts += check_stream(
+                label,
+                published,
+                delivered.get((venue.name, name)) or Delivered(),
+                t0_ns=run.t0_ns,
+                faults=faults,
+                latest_value=name in venue.latest_value,
+            )
     if run.books:
         verdicts.append(check_books(run.books))
-    verdicts.append(check_venue_limits(run.venue_history.events))
+    for venue in run.venues.values():
+        limits = check_venue_limits(venue.history.events)
+        if run.multi_venue:
+            limits = dataclasses.replace(limits, check=f"{limits.check} [{venue.name}]")
+        verdicts.append(limits)
     if run.dead_letters is not None and (scenario.expect_dlq or run.stats.get("rejected")):
         corrupted: dict[str, int] = {}
-        for row in run.venue_history.rows():
-            if row.flag == SendFlag.CORRUPTED:
-                corrupted[row.stream] = corrupted.get(row.stream, 0) + 1
-        verdicts.append(check_dlq(corrupted, run.dead_letters))
+        for venue in run.venues.values():
+            for row in venue.history.rows():
+                if row.flag == SendFlag.CORRUPTED:
+                    key = f"{venue.name}/{row.stream}" if run.multi_venue else row.stream
+                    corrupted[key] = corrupted.get(key, 0) + 1
+        letters = [
+            (f"{v}/{stream}" if run.multi_venue and stream else stream, raw)
+            for v, stream, raw in run.dead_letters
+        ]
+        verdicts.append(check_dlq(corrupted, letters))
+    if run.multi_venue:
+        verdicts += check_isolation(run, faults, primary=scenario.venue_specs()[0].instance)
     level = sla.level_for(scenario.speed)
     recovery_s = scenario.sla.recovery_s or sla.recovery.data_flowing_s
     judged: dict[str, list[int]] = {}
-    for at, ns, stream in live_latencies(run):
+    for at, ns, kind in live_latencies(run):
         if not _touched(at, at + ns, faults, recovery_s):
-            judged.setdefault(stream_type(stream), []).append(ns)
+            judged.setdefault(kind, []).append(ns)
     for kind in (sorted(judged) or ["all"]) if judge_latency else []:
         bounds = level.for_stream(kind)
         p99 = scenario.sla.latency_p99_ms if scenario.sla.latency_p99_ms is not None else bounds.p99_ms
@@ -151,30 +174,27 @@ def figures(run: RunData, run_s: float, *, warmup_s: float = 0.0) -> dict[str, A
 
 
 def live_latencies(run: RunData) -> list[tuple[int, int, str]]:
-    """(intended send ns, delivery minus intended send ns, stream) of every live market event the venue
-    published (backfilled events and ids the venue never published are left out). Computed once per run:
-    the checks, the figures and the report measurements all read it."""
+    """(intended send ns, delivery minus intended send ns, stream kind) of every live market event the
+    venue published (backfilled events and ids the venue never published are left out). Computed once per
+    run: the checks, the figures and the report measurements all read it."""
     if run.latencies is not None:
         return run.latencies
-    intended: dict[tuple[str, int], int] = {}
-    for row in run.timeline.rows():
-        intended.setdefault((row.stream, row.venue_id), row.intended_ns)
+    intended: dict[tuple[str, str, int], int] = {}
+    for venue in run.venues.values():
+        for row in venue.timeline.rows():
+            intended.setdefault((venue.name, row.stream, row.venue_id), row.intended_ns)
     out = []
     for event in run.events:
         ident = _get(event, "id")
-        if _get(event, "type") in MARKET and not _get(event, "backfilled") and ident is not None:
-            stream = _get(event, "stream")
-            sent = intended.get((run.replay_of.get(stream) or stream, ident))
+        if _get(event, "type") == MARKET and not _get(event, "backfilled") and ident is not None:
+            name, stream = _get(event, "venue"), _get(event, "stream")
+            found = run.venues.get(name)
+            replay = (found.replay_of.get(stream) if found is not None else None) or stream
+            sent = intended.get((name, replay, ident))
             if sent is not None:
-                out.append((sent, _get(event, "deliver_ns") - sent, stream))
+                out.append((sent, _get(event, "deliver_ns") - sent, _get(event, "kind")))
     run.latencies = out
     return out
-
-
-def stream_type(stream: str) -> str:
-    """``btcusdt@depth@100ms`` -> ``depth``, ``btcusdt@kline_1m`` -> ``kline``."""
-    kind = stream.split("@", 1)[1] if "@" in stream else stream
-    return "kline" if kind.startswith("kline") else kind.split("@", 1)[0]
 
 
 def _get(event: Any, key: str) -> Any:
@@ -194,7 +214,7 @@ def _data_resumed(run: RunData, after_ns: int) -> int | None:
     """Delivery time of the first live market event received after ``after_ns``."""
     for event in run.events:
         if (
-            _get(event, "type") in MARKET
+            _get(event, "type") == MARKET
             and not _get(event, "backfilled")
             and _get(event, "recv_ns") > after_ns
         ):
@@ -204,7 +224,8 @@ def _data_resumed(run: RunData, after_ns: int) -> int | None:
 
 def _books_valid_again(run: RunData, window: FaultWindow, grace_s: float) -> tuple[bool, int | None]:
     """Whether a book went invalid during ``window`` (or within ``grace_s`` after it, e.g. on the
-    reconnect that follows), and when every book was in sync again after the window ended."""
+    reconnect that follows), and when every book was in sync again after the window ended (books are
+    told apart by instrument)."""
     assert window.end_ns is not None
     until = window.end_ns + int(grace_s * 1e9)
     invalid: set[str] = set()
@@ -214,12 +235,12 @@ def _books_valid_again(run: RunData, window: FaultWindow, grace_s: float) -> tup
         if kind not in ("book_invalid", "book_resynced"):
             continue
         at = _get(event, "deliver_ns")
-        symbol = _get(event, "symbol")
+        instrument = _get(event, "instrument")
         if kind == "book_invalid":
-            invalid.add(symbol)
+            invalid.add(instrument)
             invalidated = invalidated or window.start_ns <= at <= until
         else:
-            invalid.discard(symbol)
+            invalid.discard(instrument)
             if invalidated and at >= window.end_ns and not invalid:
                 return True, int(at)
     if invalidated and not invalid:

@@ -14,7 +14,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from harness.evaluate import live_latencies, stream_type
+from harness.evaluate import live_latencies
 from harness.rundata import FaultWindow, RunData
 
 HIGHEST_US = 600_000_000  # 10 minutes
@@ -72,9 +72,9 @@ def measure(
     overall = new_histogram()
     by_type: dict[str, HdrHistogram] = {}
     by_interval: dict[int, HdrHistogram] = {}
-    for sent_ns, latency_ns, stream in live_latencies(run):
+    for sent_ns, latency_ns, kind in live_latencies(run):
         record_ns(overall, latency_ns)
-        record_ns(by_type.setdefault(stream_type(stream), new_histogram()), latency_ns)
+        record_ns(by_type.setdefault(kind, new_histogram()), latency_ns)
         index = max((sent_ns - t0) // step, 0)
         record_ns(by_interval.setdefault(index, new_histogram()), latency_ns)
     delivered: dict[int, int] = {}
@@ -156,26 +156,34 @@ def _lane_entry(event: Any, t_s: float) -> dict[str, Any]:
     kind = _get(event, "type")
     if kind == "gap":
         text = f"ids {_get(event, 'first_id')}..{_get(event, 'id')}; {text}"
-    return {"t_s": round(t_s, 3), "kind": kind, "stream": _get(event, "stream") or "", "detail": text[:300]}
+    return {
+        "t_s": round(t_s, 3),
+        "kind": kind,
+        "venue": _get(event, "venue") or "",
+        "stream": _get(event, "stream") or "",
+        "detail": text[:300],
+    }
 
 
 def latencies_from_actual_send(run: RunData) -> list[tuple[int, int]]:
     """(intended send ns, delivery minus *actual* send ns) of live market events: the measurement that
     coordinated omission fools. A stalled sender sends late, and measured from its late send the message
     looks fast; this exists to show that difference, reports use :func:`live_latencies`."""
-    actual: dict[tuple[str, int], int] = {}
-    for row in run.venue_history.rows():
-        actual.setdefault((row.stream, row.venue_id), row.actual_ns)
-    intended: dict[tuple[str, int], int] = {}
-    for row in run.timeline.rows():
-        intended.setdefault((row.stream, row.venue_id), row.intended_ns)
+    actual: dict[tuple[str, str, int], int] = {}
+    intended: dict[tuple[str, str, int], int] = {}
+    for venue in run.venues.values():
+        for row in venue.history.rows():
+            actual.setdefault((venue.name, row.stream, row.venue_id), row.actual_ns)
+        for row in venue.timeline.rows():
+            intended.setdefault((venue.name, row.stream, row.venue_id), row.intended_ns)
     out = []
     for event in run.events:
         ident = _get(event, "id")
-        if _get(event, "type") in ("trade", "aggTrade", "depth", "bookTicker", "kline") and ident is not None:
-            stream = _get(event, "stream")
-            key = (run.replay_of.get(stream) or stream, ident)
-            sent = actual.get((stream, ident), actual.get(key))  # the venue logs sends by client stream
-            if sent is not None and key in intended and not _get(event, "backfilled"):
+        if _get(event, "type") == "market" and ident is not None and not _get(event, "backfilled"):
+            name, stream = _get(event, "venue"), _get(event, "stream")
+            found = run.venues.get(name)
+            key = (name, (found.replay_of.get(stream) if found is not None else None) or stream, ident)
+            sent = actual.get((name, stream, ident), actual.get(key))  # sends are logged by client stream
+            if sent is not None and key in intended:
                 out.append((intended[key], _get(event, "deliver_ns") - sent))
     return out

@@ -1,11 +1,12 @@
-"""The same stack as :class:`harness.stack.Stack`, with the venue, the fault proxy and the feed each in its
+"""The same stack as :class:`harness.stack.Stack`, with every venue, the fault proxy and the feed each in its
 own process: real CPU contention, process faults (SIGSTOP/SIGCONT, SIGKILL and restart) and the feed's
 memory measured alone.
 
-The venue is driven through its control API (:class:`RemoteVenue`, same method names as the in-process
-venue, so scenario code does not change). The feed is configured through ``TICKSTORM_FEED_*`` environment
-variables, writes its delivery journal (``--jsonl``) and DLQ to the run directory, and dumps its books and
-counters to a state file on SIGUSR1 and on stop. A sampler records the feed process's RSS every
+Each venue runs as ``tickstorm venue <name>`` and is driven through its control API (:class:`RemoteVenue`,
+same method names as the in-process venue, so scenario code does not change). The feed is configured
+through ``TICKSTORM_FEED_*`` environment variables (its venues as ``TICKSTORM_FEED_VENUES``), writes its
+delivery journal (``--jsonl``) and DLQ to the run directory, and dumps its books and counters to a state
+file on SIGUSR1 and on stop. A sampler records the feed process's RSS every
 ``RSS_INTERVAL_S``.
 """
 
@@ -23,12 +24,19 @@ from typing import Any
 import orjson
 import psutil
 
-from feed.dlq import DeadLetterQueue
-from feed.journal import read_journal
-from harness.rundata import RunData
-from harness.scenario import Scenario, ScenarioError
-from harness.stack import SETTLE_MAX_S, SETTLE_QUIET_S, SUBSCRIBE_TIMEOUT_S, StackBase, wait_until
-from mock_venues.binance_spot.control_client import RemoteVenue
+from harness.feed_history import read_feed_history
+from harness.rundata import RunData, VenueRun
+from harness.scenario import Scenario, ScenarioError, VenueSpec
+from harness.stack import (
+    SETTLE_MAX_S,
+    SETTLE_QUIET_S,
+    SUBSCRIBE_TIMEOUT_S,
+    StackBase,
+    dead_letters_of,
+    wait_until,
+)
+from mock_venues import registry as venue_registry
+from mock_venues.base.control_client import RemoteVenue
 from mock_venues.recordings import bundled
 from tickstorm.procs import ServiceProcess
 
@@ -44,14 +52,15 @@ VENUE_FLAGS: dict[str, str] = {
 """Scenario ``venue={...}`` keys the venue command line takes (``loop`` is a switch)."""
 
 
-def venue_command(scenario: Scenario, seed: int) -> list[str]:
-    """``tickstorm venue binance-spot`` for this scenario (paused, free ports, loopback)."""
-    cmd = [sys.executable, "-m", "tickstorm", "venue", "binance-spot", "--port", "0", "--rest-port", "0"]
+def venue_command(scenario: Scenario, spec: VenueSpec, seed: int) -> list[str]:
+    """``tickstorm venue <name>`` for one venue of this scenario (paused, free ports, loopback)."""
+    recording = spec.recording or venue_registry.venue_class(spec.venue).default_recording
+    cmd = [sys.executable, "-m", "tickstorm", "venue", spec.venue, "--port", "0", "--rest-port", "0"]
     cmd += ["--control-port", "0", "--paused", "--seed", str(seed), "--speed", str(scenario.speed)]
     cmd += ["--fanout", str(scenario.fanout)]
-    for path in bundled(scenario.recording):
+    for path in bundled(recording):
         cmd += ["--recording", str(path)]
-    for key, value in scenario.venue.items():
+    for key, value in spec.options.items():
         if key == "loop":
             cmd += ["--loop"] if value else []
         elif key in VENUE_FLAGS:
@@ -79,21 +88,19 @@ def feed_environment(settings: dict[str, Any]) -> dict[str, str]:
 
 
 class ProcessStack(StackBase):
-    """Venue, fault proxy and feed as three processes (async context manager)."""
+    """Venues, fault proxy and feed as processes (async context manager)."""
 
     mode = "processes"
 
     def __init__(self, scenario: Scenario, seed: int, workdir: Path) -> None:
         super().__init__(scenario, seed, workdir)
-        self.venue: RemoteVenue = None  # type: ignore[assignment]
+        self.venue_procs: dict[str, ServiceProcess] = {}
         self.feed_proc: ServiceProcess | None = None
         self.journal = workdir / "feed-journal.jsonl"
         self.state_path = workdir / "feed-state.json"
         self.dlq_path = workdir / "dlq.sqlite"
         self.rss: list[tuple[int, int]] = []  # the feed's (whichever process is the feed at the time)
-        self.rss_by_process: dict[str, list[tuple[int, int]]] = {"feed": self.rss, "venue": [], "proxy": []}
-        self._venue_pid: int | None = None
-        self._venue_proc: ServiceProcess | None = None
+        self.rss_by_process: dict[str, list[tuple[int, int]]] = {"feed": self.rss, "proxy": []}
         self.restarts = 0
         self._feed_env: dict[str, str] = {}
         self._stream_count = 0
@@ -101,13 +108,20 @@ class ProcessStack(StackBase):
         self._state_seq = 0
 
     async def _start(self) -> None:
-        venue_proc = ServiceProcess(venue_command(self.scenario, self.seed), name="venue")
-        await self._exit.enter_async_context(venue_proc)
-        ready = venue_proc.ready
-        self._venue_pid = venue_proc.pid
-        self._venue_proc = venue_proc
-        self.venue = await self._exit.enter_async_context(RemoteVenue(ready["control"]))
-        listen = await self._proxy_in_front_of(ready["ws"], ready["rest"], separate_process=True)
+        upstreams: dict[str, dict[str, str]] = {}
+        for spec in self.specs:
+            name = "venue" if len(self.specs) == 1 else f"venue {spec.instance}"
+            proc = ServiceProcess(venue_command(self.scenario, spec, self.seed), name=name)
+            await self._exit.enter_async_context(proc)
+            self.venue_procs[spec.instance] = proc
+            self.rss_by_process[name.replace(" ", ":")] = []
+            ready = proc.ready
+            self.venues[spec.instance] = await self._exit.enter_async_context(RemoteVenue(ready["control"]))
+            upstreams[spec.instance] = {
+                "ws": ready["ws"],
+                **({"rest": ready["rest"]} if ready.get("rest") else {}),
+            }
+        listen = await self._proxy_in_front_of(upstreams, separate_process=True)
         settings = self.feed_settings(listen, dlq_path=str(self.dlq_path), jsonl=str(self.journal))
         self._feed_env = feed_environment(settings)
         self._exit.push_async_callback(self._stop_feed)
@@ -116,8 +130,11 @@ class ProcessStack(StackBase):
         self._stream_count = int(self.feed_proc.ready["streams"])
 
         async def subscribed() -> bool:
-            state = await self.venue.state()
-            return sum(len(c["streams"]) for c in state["connections"].values()) >= self._stream_count
+            total = 0
+            for venue in self.venues.values():
+                state = await venue.state()
+                total += sum(len(c["streams"]) for c in state["connections"].values())
+            return total >= self._stream_count
 
         await wait_until(subscribed, SUBSCRIBE_TIMEOUT_S, "the feed did not subscribe its streams", 0.05)
         self._sampler = asyncio.create_task(self._sample_rss(), name="rss-sampler")
@@ -142,9 +159,10 @@ class ProcessStack(StackBase):
             proc = self.feed_proc
             pids = {
                 "feed": proc.pid if proc and proc.proc and proc.proc.returncode is None else None,
-                "venue": self._venue_pid,
                 "proxy": self.endpoint.pid if self.endpoint else None,
             }
+            for instance, venue_proc in self.venue_procs.items():
+                pids["venue" if len(self.venue_procs) == 1 else f"venue:{instance}"] = venue_proc.pid
             now = time.monotonic_ns()
             for name, pid in pids.items():
                 if pid is not None:
@@ -168,15 +186,22 @@ class ProcessStack(StackBase):
         assert self.feed_proc is not None
         self.feed_proc.signal(signal.SIGCONT)
 
-    async def pause_venue(self) -> None:
-        """SIGSTOP the venue process."""
-        assert self._venue_proc is not None
-        self._venue_proc.signal(signal.SIGSTOP)
+    def _venue_proc(self, venue: str | None) -> ServiceProcess:
+        instance = venue or self.specs[0].instance
+        try:
+            return self.venue_procs[instance]
+        except KeyError:
+            raise ValueError(
+                f"no venue {instance!r} in this run (known: {', '.join(self.venue_procs)})"
+            ) from None
 
-    async def continue_venue(self) -> None:
-        """SIGCONT the venue process."""
-        assert self._venue_proc is not None
-        self._venue_proc.signal(signal.SIGCONT)
+    async def pause_venue(self, venue: str | None = None) -> None:
+        """SIGSTOP a venue process."""
+        self._venue_proc(venue).signal(signal.SIGSTOP)
+
+    async def continue_venue(self, venue: str | None = None) -> None:
+        """SIGCONT a venue process."""
+        self._venue_proc(venue).signal(signal.SIGCONT)
 
     async def kill_feed(self) -> None:
         """SIGKILL the feed process and reap it."""
@@ -192,15 +217,17 @@ class ProcessStack(StackBase):
     # -- a run ------------------------------------------------------------------------------------------
 
     async def start_replay(self) -> None:
-        """Start the venue's replay."""
-        await self.venue.start_replay()
+        """Start every venue's replay."""
+        for venue in self.venues.values():
+            await venue.start_replay()
 
     async def heal_everything(self) -> None:
         """End every fault; a paused venue or feed is continued, a killed feed restarted."""
-        if self._venue_proc is not None:
-            self._venue_proc.signal(signal.SIGCONT)
-        await self.proxies.heal()
-        await self.venue.clear_faults()
+        for venue_proc in self.venue_procs.values():
+            venue_proc.signal(signal.SIGCONT)
+        await self.heal_proxies()
+        for venue in self.venues.values():
+            await venue.clear_faults()
         proc = self.feed_proc
         if proc is not None and proc.proc is not None:
             if proc.proc.returncode is None:
@@ -233,7 +260,8 @@ class ProcessStack(StackBase):
 
     async def settle(self) -> None:
         """Stop the venue's sender, then wait until the journal stops growing and every book is in sync."""
-        await self.venue.stall(SETTLE_MAX_S + 5)
+        for venue in self.venues.values():
+            await venue.stall(SETTLE_MAX_S + 5)
         deadline = time.monotonic() + SETTLE_MAX_S
         last = -1
         while time.monotonic() < deadline:
@@ -250,24 +278,29 @@ class ProcessStack(StackBase):
         await self._stop_sampler()
         await self._stop_feed()
         state = orjson.loads(self.state_path.read_bytes())
-        events = list(read_journal(self.journal))
-        streams: list[str] = state["streams"]
+        events = list(read_feed_history(self.journal))
         books = {}
-        for symbol, entry in state["books"].items():
-            band = tuple(entry["band"]) if entry["band"] else None
-            true = await self.venue.true_book(symbol, limit=1_000_000)
-            books[symbol] = (true, entry["book"] if entry["synced"] else None, band)
-        with DeadLetterQueue(self.dlq_path) as dlq:
-            entries = list(dlq.entries())
-        letters = [(e.stream, e.raw) for e in entries]
-        wall_minus_mono = time.time_ns() - time.monotonic_ns()
-        letter_times = [(e.received_unix_ns - wall_minus_mono, e.stream, e.reason) for e in entries]
+        for instrument, entry in state["books"].items():
+            truth = await self.venues[entry["venue"]].true_book(entry["symbol"], limit=1_000_000)
+            books[instrument] = (truth, entry["book"] if entry["synced"] else None)
+        letters, letter_times = dead_letters_of(self.dlq_path)
+        venues = {}
+        for spec in self.specs:
+            remote = self.venues[spec.instance]
+            streams: list[str] = state["venues"][spec.instance]["streams"]
+            info = await remote.stream_info(streams)
+            venues[spec.instance] = VenueRun(
+                name=spec.instance,
+                adapter=spec.venue,
+                streams=streams,
+                replay_of={name: entry["replay"] for name, entry in info.items()},
+                latest_value={name for name, entry in info.items() if entry["latest_value"]},
+                timeline=await remote.timeline(),
+                history=await remote.history(),
+            )
         return RunData(
             t0_ns=t0_ns,
-            streams=streams,
-            replay_of=await self.venue.replay_streams(streams),
-            timeline=await self.venue.timeline(),
-            venue_history=await self.venue.history(),
+            venues=venues,
             events=events,
             books=books,
             stats=state["stats"],

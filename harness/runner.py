@@ -127,7 +127,7 @@ async def _play(stack: StackBase, scenario: Scenario, seed: int, t0: int) -> lis
         await step.action.run(stack)
         now = time.monotonic_ns()  # ...and a heal is certain only once its call returned
         if step.action.fault:
-            windows.append(FaultWindow(step.action.fault, began))
+            windows.append(FaultWindow(step.action.fault, began, venue=step.action.venue or ""))
         if step.action.heals:
             for window in windows:
                 if window.end_ns is None and window.name.startswith(step.action.heals.rstrip("*")):

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mock_venues.recordings import BUNDLED
+from feed.config import VENUE_OPTIONS
+from mock_venues import registry as venue_registry
+from mock_venues.recordings import BUNDLED, BUNDLED_FORMATS
 
 if TYPE_CHECKING:
     from harness.stack import StackBase as Stack
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 TOXIC_TYPES = ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop")
 VENUE_FAULTS = ("drop", "duplicate", "reorder", "corrupt", "silence", "refuse_subscribe")
 PROXIES = ("ws", "rest")
+ALL_VENUES = "*"
+"""The venue of a fault that touches every venue (the feed process itself)."""
 
 
 class ScenarioError(ValueError):
@@ -31,13 +35,17 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class Action:
-    """One thing a timeline step does; ``fault`` names the fault it starts (None for healing steps)."""
+    """One thing a timeline step does; ``fault`` names the fault it starts (None for healing steps).
+
+    ``venue`` is the venue instance the fault touches (None: the scenario's first venue; ``"*"``: every
+    venue, e.g. a fault of the feed process)."""
 
     name: str
     run: Callable[[Stack], Awaitable[None]]
     fault: str | None = None
     heals: str | None = None  # the fault this step ends ("*" = every fault)
     needs_processes: bool = False  # acts on the feed process (multi-process mode only)
+    venue: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,70 +61,91 @@ def at(seconds: float, action: Action) -> Step:
     return Step(float(seconds), action)
 
 
-def toxic(
-    proxy: str, kind: str, stream: str = "downstream", toxicity: float = 1.0, **attributes: Any
-) -> Action:
-    """Add a Toxiproxy toxic to the ``ws`` or ``rest`` proxy (named ``<kind>_<stream>``)."""
+def _check_proxy(proxy: str) -> None:
     if proxy not in PROXIES:
         raise ScenarioError(f"unknown proxy {proxy!r} (known: {', '.join(PROXIES)})")
+
+
+def _on(venue: str | None) -> str:
+    """The prefix that names the venue of a fault (none for the scenario's first venue)."""
+    return f"{venue}/" if venue else ""
+
+
+def toxic(
+    proxy: str,
+    kind: str,
+    stream: str = "downstream",
+    toxicity: float = 1.0,
+    *,
+    venue: str | None = None,
+    **attributes: Any,
+) -> Action:
+    """Add a Toxiproxy toxic to a venue's ``ws`` or ``rest`` proxy (the first venue's unless ``venue``
+    names another); the fault is named ``[<venue>/]<proxy>:<kind>_<stream>``."""
+    _check_proxy(proxy)
     if kind not in TOXIC_TYPES:
         raise ScenarioError(f"unknown toxic {kind!r} (known: {', '.join(TOXIC_TYPES)})")
-    name = f"{proxy}:{kind}_{stream}"
+    name = f"{_on(venue)}{proxy}:{kind}_{stream}"
 
     async def run(stack: Stack) -> None:
-        await stack.add_toxic(proxy, kind, stream, toxicity, attributes)
+        await stack.add_toxic(proxy, kind, stream, toxicity, attributes, venue=venue)
 
-    return Action(name, run, fault=name)
-
-
-def clear(proxy: str) -> Action:
-    """Remove every toxic of a proxy."""
-    if proxy not in PROXIES:
-        raise ScenarioError(f"unknown proxy {proxy!r} (known: {', '.join(PROXIES)})")
-
-    async def run(stack: Stack) -> None:
-        await stack.clear_toxics(proxy)
-
-    return Action(f"{proxy}:clear", run, heals=f"{proxy}:")
+    return Action(name, run, fault=name, venue=venue)
 
 
-def proxy_down(proxy: str) -> Action:
-    """Disable a proxy: its listener closes and every connection through it drops (venue unreachable)."""
+def clear(proxy: str, *, venue: str | None = None) -> Action:
+    """Remove every toxic of a venue's proxy."""
+    _check_proxy(proxy)
 
     async def run(stack: Stack) -> None:
-        await stack.set_enabled(proxy, False)
+        await stack.clear_toxics(proxy, venue=venue)
 
-    return Action(f"{proxy}-down", run, fault=f"{proxy}-down")  # not "ws:...": clear("ws") must not heal it
+    return Action(f"{_on(venue)}{proxy}:clear", run, heals=f"{_on(venue)}{proxy}:", venue=venue)
 
 
-def proxy_up(proxy: str) -> Action:
-    """Enable a proxy again."""
+def proxy_down(proxy: str, *, venue: str | None = None) -> Action:
+    """Disable a venue's proxy: its listener closes and every connection through it drops."""
+    _check_proxy(proxy)
+    name = f"{_on(venue)}{proxy}-down"  # not "ws:...": clear("ws") must not heal it
 
     async def run(stack: Stack) -> None:
-        await stack.set_enabled(proxy, True)
+        await stack.set_enabled(proxy, False, venue=venue)
 
-    return Action(f"{proxy}-up", run, heals=f"{proxy}-down")
+    return Action(name, run, fault=name, venue=venue)
 
 
-def venue_fault(kind: str, stream: str, **params: Any) -> Action:
-    """A per-message venue fault (see ``mock_venues.faults``): drop, duplicate, reorder, corrupt, ..."""
+def proxy_up(proxy: str, *, venue: str | None = None) -> Action:
+    """Enable a venue's proxy again."""
+    _check_proxy(proxy)
+
+    async def run(stack: Stack) -> None:
+        await stack.set_enabled(proxy, True, venue=venue)
+
+    return Action(f"{_on(venue)}{proxy}-up", run, heals=f"{_on(venue)}{proxy}-down", venue=venue)
+
+
+def venue_fault(kind: str, stream: str, *, venue: str | None = None, **params: Any) -> Action:
+    """A per-message venue fault (see ``mock_venues.base.faults``): drop, duplicate, reorder, corrupt, ..."""
     if kind not in VENUE_FAULTS:
         raise ScenarioError(f"unknown venue fault {kind!r} (known: {', '.join(VENUE_FAULTS)})")
-    name = f"venue:{kind}:{stream}"
+    name = f"{_on(venue)}venue:{kind}:{stream}"
 
     async def run(stack: Stack) -> None:
-        await _maybe_await(stack.venue.add_fault(kind, stream=stream, **params))
+        await _maybe_await(stack.venue_control(venue).add_fault(kind, stream=stream, **params))
 
-    return Action(name, run, fault=name)
+    return Action(name, run, fault=name, venue=venue)
 
 
-def venue_call(name: str, call: Callable[[Any], Any], *, fault: bool = True) -> Action:
+def venue_call(
+    name: str, call: Callable[[Any], Any], *, fault: bool = True, venue: str | None = None
+) -> Action:
     """Any venue control call (``lambda venue: venue.insert_gap("BTCUSDT", 5)``)."""
 
     async def run(stack: Stack) -> None:
-        await _maybe_await(call(stack.venue))
+        await _maybe_await(call(stack.venue_control(venue)))
 
-    return Action(f"venue:{name}", run, fault=f"venue:{name}" if fault else None)
+    full = f"{_on(venue)}venue:{name}"
+    return Action(full, run, fault=full if fault else None, venue=venue)
 
 
 async def _maybe_await(result: Any) -> None:
@@ -131,7 +160,7 @@ def feed_pause() -> Action:
     async def run(stack: Stack) -> None:
         await stack.pause_feed()
 
-    return Action("feed-paused", run, fault="feed-paused", needs_processes=True)
+    return Action("feed-paused", run, fault="feed-paused", needs_processes=True, venue=ALL_VENUES)
 
 
 def feed_continue() -> Action:
@@ -143,22 +172,24 @@ def feed_continue() -> Action:
     return Action("feed-continued", run, heals="feed-paused", needs_processes=True)
 
 
-def venue_pause() -> Action:
-    """SIGSTOP the venue process: its sender stalls while the intended send times keep running."""
+def venue_pause(*, venue: str | None = None) -> Action:
+    """SIGSTOP a venue process: its sender stalls while the intended send times keep running."""
 
     async def run(stack: Stack) -> None:
-        await stack.pause_venue()
+        await stack.pause_venue(venue)
 
-    return Action("venue-paused", run, fault="venue-paused", needs_processes=True)
+    name = f"{_on(venue)}venue-paused"
+    return Action(name, run, fault=name, needs_processes=True, venue=venue)
 
 
-def venue_continue() -> Action:
+def venue_continue(*, venue: str | None = None) -> Action:
     """SIGCONT the paused venue process (it then sends everything it owes at once)."""
 
     async def run(stack: Stack) -> None:
-        await stack.continue_venue()
+        await stack.continue_venue(venue)
 
-    return Action("venue-continued", run, heals="venue-paused", needs_processes=True)
+    name = f"{_on(venue)}venue-continued"
+    return Action(name, run, heals=f"{_on(venue)}venue-paused", needs_processes=True, venue=venue)
 
 
 def feed_kill() -> Action:
@@ -167,7 +198,7 @@ def feed_kill() -> Action:
     async def run(stack: Stack) -> None:
         await stack.kill_feed()
 
-    return Action("feed-killed", run, fault="feed-killed", needs_processes=True)
+    return Action("feed-killed", run, fault="feed-killed", needs_processes=True, venue=ALL_VENUES)
 
 
 def feed_restart() -> Action:
@@ -189,8 +220,32 @@ class SLA:
 
 
 @dataclass
+class VenueSpec:
+    """One venue of a scenario: which mock venue (and feed adapter) runs, under which instance name, what it
+    replays and which streams the feed takes from it."""
+
+    venue: str = "binance-spot"  # the registry name of the mock venue and of the feed adapter
+    name: str | None = None  # the instance name (default: the venue); instruments are <name>:<symbol>
+    recording: str | None = None  # a bundled recording set (default: the venue's own default)
+    symbols: list[str] | None = None  # default: the scenario's
+    streams: list[str] | None = None  # default: the scenario's
+    options: dict[str, Any] = field(default_factory=dict)  # extra mock venue config (VenueConfig fields)
+    feed: dict[str, Any] = field(default_factory=dict)  # this venue's feed options (feed.config.VenueOptions)
+
+    @property
+    def instance(self) -> str:
+        """The instance name."""
+        return self.name or self.venue
+
+
+@dataclass
 class Scenario:
-    """One scenario: replay, timeline of faults, bounds."""
+    """One scenario: replay, timeline of faults, bounds.
+
+    With one venue (the default: Binance spot) its recording, symbols, streams and mock venue options are
+    the top-level fields; ``venues`` lists several (each a :class:`VenueSpec`; unset fields take the
+    scenario's). ``feed`` holds feed options: feed-wide ones, and venue options that apply to every venue.
+    """
 
     name: str
     description: str
@@ -202,26 +257,68 @@ class Scenario:
     duration_s: float = 6.0
     timeline: list[Step] = field(default_factory=list)
     sla: SLA = field(default_factory=SLA)
-    venue: dict[str, Any] = field(default_factory=dict)  # extra VenueConfig fields
+    venue: dict[str, Any] = field(default_factory=dict)  # extra VenueConfig fields (single-venue form)
     feed: dict[str, Any] = field(default_factory=dict)  # extra FeedSettings fields
+    venues: list[VenueSpec] = field(default_factory=list)
     expect_dlq: bool = False  # frames are corrupted on purpose: the DLQ check applies
     memory_check: bool = False  # a soak: the feed process's RSS slope after warm-up is checked
     path: Path | None = None
 
+    def venue_specs(self) -> list[VenueSpec]:
+        """Every venue of the run, every field resolved."""
+        specs = self.venues or [VenueSpec(recording=self.recording, options=dict(self.venue))]
+        shared = {k: v for k, v in self.feed.items() if k in VENUE_OPTIONS}
+        return [
+            VenueSpec(
+                venue=s.venue,
+                name=s.instance,
+                recording=s.recording or self.recording,
+                symbols=list(s.symbols if s.symbols is not None else self.symbols),
+                streams=list(s.streams if s.streams is not None else self.streams),
+                options=dict(s.options),
+                feed={**shared, **s.feed},
+            )
+            for s in specs
+        ]
+
+    def feed_options(self) -> dict[str, Any]:
+        """The feed-wide options of ``feed`` (venue options go to each venue)."""
+        return {k: v for k, v in self.feed.items() if k not in VENUE_OPTIONS}
+
     def validate(self) -> None:
         """Raise ScenarioError for parameters that cannot run."""
         where = f"scenario {self.name!r}"
-        if self.recording not in BUNDLED:
-            raise ScenarioError(
-                f"{where}: unknown recording set {self.recording!r} (known: {sorted(BUNDLED)})"
-            )
+        names = [s.instance for s in self.venues]
+        if len(names) != len(set(names)):
+            raise ScenarioError(f"{where}: venue instance names must be unique (give each a name): {names}")
+        for spec in self.venue_specs():
+            try:
+                cls = venue_registry.venue_class(spec.venue)
+            except venue_registry.UnknownVenue as exc:
+                raise ScenarioError(f"{where}: {exc}") from None
+            recording = spec.recording or cls.default_recording
+            if recording not in BUNDLED:
+                raise ScenarioError(
+                    f"{where}: unknown recording set {recording!r} (known: {sorted(BUNDLED)})"
+                )
+            if BUNDLED_FORMATS[recording] not in cls.recording_formats:
+                raise ScenarioError(
+                    f"{where}: recording set {recording!r} is a {BUNDLED_FORMATS[recording]} recording, "
+                    f"which the {spec.venue} venue does not read"
+                )
         if not 0.1 <= self.speed <= 100:
             raise ScenarioError(f"{where}: speed {self.speed} outside 0.1..100")
         if self.duration_s <= 0 or self.fanout < 1:
             raise ScenarioError(f"{where}: duration_s must be > 0 and fanout >= 1")
+        instances = {s.instance for s in self.venue_specs()} | {ALL_VENUES}
         for step in self.timeline:
             if not isinstance(step, Step):
                 raise ScenarioError(f"{where}: timeline entries must be at(seconds, action), got {step!r}")
+            if step.action.venue is not None and step.action.venue not in instances:
+                raise ScenarioError(
+                    f"{where}: step {step.action.name} names venue {step.action.venue!r}, which the scenario "
+                    f"does not run (its venues: {', '.join(sorted(instances - {ALL_VENUES}))})"
+                )
             if not 0 <= step.at_s <= self.duration_s:
                 raise ScenarioError(
                     f"{where}: step {step.action.name} at {step.at_s} s is outside 0..{self.duration_s}"

@@ -1,11 +1,12 @@
-"""The system under test, wired in one process: mock venue → fault proxy (Toxiproxy API) → reference feed.
+"""The system under test, wired in one process: mock venues → fault proxy (Toxiproxy API) → reference feed.
 
-``async with Stack(scenario, seed, tmp_dir) as stack:`` starts the venue (replay paused), picks the
-Toxiproxy server (``TOXIPROXY_URL``, ``toxiproxy-server`` on PATH, else the embedded one), creates one proxy
-for the venue's WebSocket port and one for its REST port through toxiproxy-python, points the feed at the
-proxies and waits until every stream is subscribed. Leaving the block closes the feed, deletes the proxies
-and stops everything, whatever happened inside. :mod:`harness.process_stack` is the same stack with each
-component in its own process; both expose the calls scenario steps make and produce a :class:`RunData`.
+``async with Stack(scenario, seed, tmp_dir) as stack:`` starts every venue of the scenario (replay paused;
+any registered venue, by name), picks the Toxiproxy server (``TOXIPROXY_URL``, ``toxiproxy-server`` on
+PATH, else the embedded one), creates through toxiproxy-python one proxy per venue for its WebSocket port
+and one for its REST port (when it has one), points the feed's venues at the proxies and waits until every
+stream is subscribed. Leaving the block closes the feed, deletes the proxies and stops everything,
+whatever happened inside. :mod:`harness.process_stack` is the same stack with each component in its own
+process; both expose the calls scenario steps make and produce a :class:`RunData`.
 """
 
 from __future__ import annotations
@@ -21,14 +22,15 @@ from urllib.parse import urlsplit
 
 import toxiproxy
 
-from feed.binance_spot.feed import BinanceSpotFeed
 from feed.config import FeedSettings
 from feed.dlq import DeadLetterQueue
 from feed.events import FeedEvent
-from harness.rundata import RunData
-from harness.scenario import Scenario
+from feed.feed import Feed
+from harness.rundata import RunData, VenueRun
+from harness.scenario import Scenario, VenueSpec
 from harness.toxiproxy_endpoint import ToxiproxyEndpoint, toxiproxy_endpoint
-from mock_venues.binance_spot.server import BinanceSpotVenue, VenueConfig
+from mock_venues import registry as venue_registry
+from mock_venues.base.venue import VenueBase, VenueConfig
 from mock_venues.recordings import bundled
 
 SUBSCRIBE_TIMEOUT_S = 15.0
@@ -50,7 +52,7 @@ class NeedsProcesses(RuntimeError):
 
 
 class FaultProxies:
-    """The run's two Toxiproxy proxies (``ws`` and ``rest``), driven through toxiproxy-python."""
+    """One venue's Toxiproxy proxies (``ws``, and ``rest`` when it has REST), via toxiproxy-python."""
 
     def __init__(self, api_url: str, tag: str) -> None:
         api = urlsplit(api_url)
@@ -77,25 +79,31 @@ class FaultProxies:
                     await asyncio.to_thread(proxy.destroy)
         self.proxies.clear()
 
+    def _proxy(self, role: str) -> Any:
+        proxy = self.proxies.get(role)
+        if proxy is None:
+            raise ValueError(f"this venue has no {role} proxy (it has: {', '.join(sorted(self.proxies))})")
+        return proxy
+
     async def add_toxic(
         self, proxy: str, kind: str, stream: str, toxicity: float, attributes: dict[str, Any]
     ) -> None:
         """Add a toxic through the Toxiproxy API."""
-        target = self.proxies[proxy]
+        target = self._proxy(proxy)
         await asyncio.to_thread(
             target.add_toxic, type=kind, stream=stream, toxicity=toxicity, attributes=attributes
         )
 
     async def clear_toxics(self, proxy: str) -> None:
         """Remove every toxic of a proxy."""
-        target = self.proxies[proxy]
+        target = self._proxy(proxy)
         toxics = await asyncio.to_thread(target.toxics)
         for name in list(toxics):
             await asyncio.to_thread(target.destroy_toxic, name)
 
     async def set_enabled(self, proxy: str, enabled: bool) -> None:
         """Enable or disable a proxy (disabled: listener closed, connections dropped)."""
-        target = self.proxies[proxy]
+        target = self._proxy(proxy)
         await asyncio.to_thread(target.enable if enabled else target.disable)
 
     async def heal(self) -> None:
@@ -105,8 +113,21 @@ class FaultProxies:
             await self.set_enabled(role, True)
 
 
+def venue_config(spec: VenueSpec, scenario: Scenario, seed: int) -> VenueConfig:
+    """The mock venue's config for one venue of a scenario (replay paused)."""
+    cls = venue_registry.venue_class(spec.venue)
+    return VenueConfig(
+        recordings=bundled(spec.recording or cls.default_recording),
+        speed=scenario.speed,
+        fanout=scenario.fanout,
+        autostart=False,
+        seed=seed,
+        **spec.options,
+    )
+
+
 class StackBase:
-    """What both stacks share: the fault proxies and the calls timeline steps make."""
+    """What both stacks share: the fault proxies, the feed's settings and the calls timeline steps make."""
 
     mode = "?"
 
@@ -114,10 +135,24 @@ class StackBase:
         self.scenario = scenario
         self.seed = seed
         self.workdir = workdir
-        self.venue: Any = None
+        self.specs = scenario.venue_specs()
+        self.venues: dict[str, Any] = {}  # instance -> the venue (in-process) or its control client
         self.endpoint: ToxiproxyEndpoint | None = None
-        self.proxies: FaultProxies = None  # type: ignore[assignment]
+        self.proxies: dict[str, FaultProxies] = {}
         self._exit = contextlib.AsyncExitStack()
+
+    @property
+    def venue(self) -> Any:
+        """The first venue (the only one in single-venue scenarios)."""
+        return self.venues[self.specs[0].instance]
+
+    def venue_control(self, name: str | None) -> Any:
+        """A venue by instance name (None: the first): the object control calls go to."""
+        instance = name or self.specs[0].instance
+        try:
+            return self.venues[instance]
+        except KeyError:
+            raise ValueError(f"no venue {instance!r} in this run (known: {', '.join(self.venues)})") from None
 
     async def __aenter__(self) -> StackBase:
         try:
@@ -135,40 +170,75 @@ class StackBase:
     async def _start(self) -> None:
         raise NotImplementedError
 
-    async def _proxy_in_front_of(self, ws_url: str, rest_url: str, **endpoint: Any) -> dict[str, str]:
+    async def _proxy_in_front_of(
+        self, upstreams: dict[str, dict[str, str]], **endpoint: Any
+    ) -> dict[str, dict[str, str]]:
+        """Per venue instance, a proxy per role (``ws``, ``rest``) in front of its URLs; returns the
+        listen addresses."""
         self.endpoint = await self._exit.enter_async_context(toxiproxy_endpoint(seed=self.seed, **endpoint))
-        self.proxies = FaultProxies(self.endpoint.url, f"ts{self.seed}x{id(self) % 100000}")
-        self._exit.push_async_callback(self.proxies.delete)
-        return await self.proxies.create({"ws": ws_url, "rest": rest_url})
+        listen: dict[str, dict[str, str]] = {}
+        for instance, urls in upstreams.items():
+            proxies = FaultProxies(self.endpoint.url, f"ts{self.seed}x{id(self) % 100000}_{instance}")
+            self.proxies[instance] = proxies
+            self._exit.push_async_callback(proxies.delete)
+            listen[instance] = await proxies.create(urls)
+        return listen
 
-    def feed_settings(self, listen: dict[str, str], **paths: Any) -> dict[str, Any]:
-        """The feed's settings for this scenario, pointed at the proxies."""
-        sc = self.scenario
-        return {
-            "symbols": [*sc.symbols],
-            "streams": [*sc.streams],
-            "ws_url": f"ws://{listen['ws']}",
-            "rest_url": f"http://{listen['rest']}",
-            **paths,
-            **FEED_TEST_DEFAULTS,
-            **sc.feed,
-        }
+    def feed_settings(self, listen: dict[str, dict[str, str]], **paths: Any) -> dict[str, Any]:
+        """The feed's settings for this scenario, every venue pointed at its proxies."""
+        venues = []
+        for spec in self.specs:
+            addresses = listen[spec.instance]
+            entry: dict[str, Any] = {
+                "venue": spec.venue,
+                "name": spec.instance,
+                "symbols": spec.symbols,
+                "streams": spec.streams,
+                "ws_url": f"ws://{addresses['ws']}",
+                **FEED_TEST_DEFAULTS,
+                **spec.feed,
+            }
+            if "rest" in addresses:
+                entry["rest_url"] = f"http://{addresses['rest']}"
+            venues.append(entry)
+        return {"venues": venues, **paths, **self.scenario.feed_options()}
+
+    def _proxies(self, venue: str | None) -> FaultProxies:
+        instance = venue or self.specs[0].instance
+        try:
+            return self.proxies[instance]
+        except KeyError:
+            raise ValueError(
+                f"no venue {instance!r} in this run (known: {', '.join(self.proxies)})"
+            ) from None
 
     # -- faults (timeline steps call these) -----------------------------------------------------------
 
     async def add_toxic(
-        self, proxy: str, kind: str, stream: str, toxicity: float, attributes: dict[str, Any]
+        self,
+        proxy: str,
+        kind: str,
+        stream: str,
+        toxicity: float,
+        attributes: dict[str, Any],
+        *,
+        venue: str | None = None,
     ) -> None:
-        """Add a toxic to the ``ws`` or ``rest`` proxy."""
-        await self.proxies.add_toxic(proxy, kind, stream, toxicity, attributes)
+        """Add a toxic to a venue's ``ws`` or ``rest`` proxy."""
+        await self._proxies(venue).add_toxic(proxy, kind, stream, toxicity, attributes)
 
-    async def clear_toxics(self, proxy: str) -> None:
-        """Remove every toxic of a proxy."""
-        await self.proxies.clear_toxics(proxy)
+    async def clear_toxics(self, proxy: str, *, venue: str | None = None) -> None:
+        """Remove every toxic of a venue's proxy."""
+        await self._proxies(venue).clear_toxics(proxy)
 
-    async def set_enabled(self, proxy: str, enabled: bool) -> None:
-        """Enable or disable a proxy."""
-        await self.proxies.set_enabled(proxy, enabled)
+    async def set_enabled(self, proxy: str, enabled: bool, *, venue: str | None = None) -> None:
+        """Enable or disable a venue's proxy."""
+        await self._proxies(venue).set_enabled(proxy, enabled)
+
+    async def heal_proxies(self) -> None:
+        """Every toxic of every venue removed, every proxy enabled."""
+        for proxies in self.proxies.values():
+            await proxies.heal()
 
     async def pause_feed(self) -> None:
         """SIGSTOP the feed process."""
@@ -178,13 +248,13 @@ class StackBase:
         """SIGCONT the feed process."""
         raise NeedsProcesses("pausing the feed needs the multi-process stack")
 
-    async def pause_venue(self) -> None:
-        """SIGSTOP the venue process."""
-        raise NeedsProcesses("pausing the venue needs the multi-process stack")
+    async def pause_venue(self, venue: str | None = None) -> None:
+        """SIGSTOP a venue process."""
+        raise NeedsProcesses("pausing a venue needs the multi-process stack")
 
-    async def continue_venue(self) -> None:
-        """SIGCONT the venue process."""
-        raise NeedsProcesses("pausing the venue needs the multi-process stack")
+    async def continue_venue(self, venue: str | None = None) -> None:
+        """SIGCONT a venue process."""
+        raise NeedsProcesses("pausing a venue needs the multi-process stack")
 
     async def kill_feed(self) -> None:
         """SIGKILL the feed process."""
@@ -197,7 +267,7 @@ class StackBase:
     # -- a run ------------------------------------------------------------------------------------------
 
     async def start_replay(self) -> None:
-        """Start the venue's replay."""
+        """Start every venue's replay."""
         raise NotImplementedError
 
     async def heal_everything(self) -> None:
@@ -205,7 +275,7 @@ class StackBase:
         raise NotImplementedError
 
     async def settle(self) -> None:
-        """Stop the venue's sender, then wait until the feed is quiet and its books are in sync."""
+        """Stop the venues' senders, then wait until the feed is quiet and its books are in sync."""
         raise NotImplementedError
 
     async def gather(self, t0_ns: int) -> RunData:
@@ -224,58 +294,74 @@ async def wait_until(
         await asyncio.sleep(poll_s)
 
 
+def dead_letters_of(
+    path: Path,
+) -> tuple[list[tuple[str, str | None, bytes]], list[tuple[int, str | None, str]]]:
+    """The DLQ's entries as (venue, stream, raw), and as (monotonic receive ns, stream, reason)."""
+    with DeadLetterQueue(path) as dlq:
+        entries = list(dlq.entries())
+    wall_minus_mono = time.time_ns() - time.monotonic_ns()
+    letters = [(e.venue, e.stream, e.raw) for e in entries]
+    times = [(e.received_unix_ns - wall_minus_mono, e.stream, e.reason) for e in entries]
+    return letters, times
+
+
 class Stack(StackBase):
-    """Venue, proxies and feed for one scenario run, all in this process (async context manager)."""
+    """Venues, proxies and feed for one scenario run, all in this process (async context manager)."""
 
     mode = "in-process"
 
     def __init__(self, scenario: Scenario, seed: int, workdir: Path) -> None:
         super().__init__(scenario, seed, workdir)
         self.events: list[FeedEvent] = []
-        self.venue: BinanceSpotVenue = None  # type: ignore[assignment]
-        self.feed: BinanceSpotFeed = None  # type: ignore[assignment]
+        self.feed: Feed = None  # type: ignore[assignment]
 
     async def _start(self) -> None:
-        sc = self.scenario
-        config = VenueConfig(
-            recordings=bundled(sc.recording),
-            speed=sc.speed,
-            fanout=sc.fanout,
-            autostart=False,
-            seed=self.seed,
-            **sc.venue,
-        )
-        self.venue = await self._exit.enter_async_context(BinanceSpotVenue(config))
-        listen = await self._proxy_in_front_of(self.venue.ws_url, self.venue.rest_url)
+        upstreams: dict[str, dict[str, str]] = {}
+        for spec in self.specs:
+            cls = venue_registry.venue_class(spec.venue)
+            venue: VenueBase = await self._exit.enter_async_context(
+                cls(venue_config(spec, self.scenario, self.seed))
+            )
+            self.venues[spec.instance] = venue
+            upstreams[spec.instance] = {
+                "ws": venue.ws_url,
+                **({"rest": venue.rest_url} if venue.rest_url else {}),
+            }
+        listen = await self._proxy_in_front_of(upstreams)
         settings = FeedSettings(**self.feed_settings(listen, dlq_path=self.workdir / "dlq.sqlite"))
-        self.feed = BinanceSpotFeed(settings, seed=self.seed)
+        self.feed = Feed(settings, seed=self.seed)
         self.feed.on_event(self.events.append)
         await self._exit.enter_async_context(self.feed)
-        count = len(settings.stream_names())
+        count = sum(len(v.engine.streams) for v in self.feed.venues.values())
 
         async def subscribed() -> bool:
-            return sum(len(s.subscriptions) for s in self.venue.sessions.values()) >= count
+            venues = self.venues.values()
+            return sum(len(s.subscriptions) for v in venues for s in v.sessions.values()) >= count
 
         await wait_until(subscribed, SUBSCRIBE_TIMEOUT_S, f"the feed did not subscribe its {count} streams")
 
     async def start_replay(self) -> None:
-        """Start the venue's replay."""
-        self.venue.start_replay()
+        """Start every venue's replay."""
+        for venue in self.venues.values():
+            venue.start_replay()
 
     async def heal_everything(self) -> None:
         """End every fault: toxics removed, proxies enabled, venue message faults cleared."""
-        await self.proxies.heal()
-        self.venue.clear_faults()
+        await self.heal_proxies()
+        for venue in self.venues.values():
+            venue.clear_faults()
 
     async def settle(self) -> None:
-        """Stop the venue's sender, then wait until the feed is quiet and every book is in sync again."""
-        self.venue.stall(SETTLE_MAX_S + 5)
+        """Stop the venues' senders, then wait until the feed is quiet and every book is in sync again."""
+        for venue in self.venues.values():
+            venue.stall(SETTLE_MAX_S + 5)
         deadline = time.monotonic() + SETTLE_MAX_S
         last = -1
-        core = self.feed.core
         while time.monotonic() < deadline:
-            books_ok = all(b.sync.synced for b in core.books.values())
-            backfilling = any(s.sequencer is not None and s.sequencer.waiting for s in core.streams.values())
+            venues = self.feed.venues.values()
+            books_ok = all(b.sync.synced for v in venues for b in v.engine.books.values())
+            backfilling = any(v.engine.backfilling for v in venues)
             if len(self.events) == last and books_ok and not backfilling:
                 return
             last = len(self.events)
@@ -283,29 +369,34 @@ class Stack(StackBase):
 
     async def gather(self, t0_ns: int) -> RunData:
         """The run's histories and end state, read from the live objects."""
-        venue, feed = self.venue, self.feed
+        feed = self.feed
         books = {}
-        for symbol in feed.core.books:
-            book = feed.book(symbol)
-            body = None
-            if book is not None:
-                bids, asks = book.top()
-                body = {"lastUpdateId": book.last_update_id, "bids": bids, "asks": asks}
-            books[symbol] = (venue.true_book(symbol, limit=1_000_000), body, feed.book_band(symbol))
+        for instrument, (name, symbol) in feed.instruments().items():
+            if feed.book_synced(instrument) is None:
+                continue  # no book kept for this instrument
+            view = feed.book(instrument)
+            truth = self.venues[name].true_book(symbol, limit=1_000_000)
+            books[instrument] = (truth, view.body() if view is not None else None)
         assert feed.dlq is not None
         feed.dlq.flush()
-        with DeadLetterQueue(self.workdir / "dlq.sqlite") as dlq:
-            entries = list(dlq.entries())
-        letters = [(e.stream, e.raw) for e in entries]
-        wall_minus_mono = time.time_ns() - time.monotonic_ns()
-        letter_times = [(e.received_unix_ns - wall_minus_mono, e.stream, e.reason) for e in entries]
-        streams = feed.settings.stream_names()
+        letters, letter_times = dead_letters_of(self.workdir / "dlq.sqlite")
+        venues = {}
+        for spec in self.specs:
+            venue: VenueBase = self.venues[spec.instance]
+            streams = sorted(feed.venues[spec.instance].engine.streams)
+            info = venue.stream_info(streams)
+            venues[spec.instance] = VenueRun(
+                name=spec.instance,
+                adapter=spec.venue,
+                streams=streams,
+                replay_of={name: entry["replay"] for name, entry in info.items()},
+                latest_value={name for name, entry in info.items() if entry["latest_value"]},
+                timeline=venue.timeline,
+                history=venue.history,
+            )
         return RunData(
             t0_ns=t0_ns,
-            streams=streams,
-            replay_of={name: venue.replay_stream_for(name) for name in streams},
-            timeline=venue.timeline,
-            venue_history=venue.history,
+            venues=venues,
             events=self.events,
             books=books,
             stats=feed.stats(),

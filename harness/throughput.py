@@ -30,9 +30,9 @@ import websockets
 from hdrh.histogram import HdrHistogram
 from picows import WSFrame, WSListener, WSMsgType, WSTransport
 
-from feed.binance_spot.feed import BinanceSpotFeed
 from feed.config import FeedSettings
 from feed.events import FeedEvent
+from feed.feed import Feed
 from tickstorm.procs import ServiceProcess
 
 VENUE = [sys.executable, "-m", "tickstorm", "venue", "binance-spot", "--bundled", "spot-btcusdt", "--paused"]
@@ -165,13 +165,14 @@ async def feed_run(fanout: int, speed: str, window_s: float | None) -> dict[str,
                     stats["first"] = event.deliver_ns
                 stats["count"] += 1
                 added.record_value(max(event.deliver_ns - event.recv_ns, 1))
-                if event.exchange_ms is not None and not event.backfilled:
-                    lag_us = (event.deliver_ns + wall_minus_mono) // 1000 - event.exchange_ms * 1000
+                if event.exchange_ns is not None and not event.backfilled:
+                    lag_us = (event.deliver_ns + wall_minus_mono - event.exchange_ns) // 1000
                     end_to_end.record_value(max(lag_us, 1))
 
-            async with BinanceSpotFeed(settings) as feed, aiohttp.ClientSession() as http:
+            async with Feed(settings) as feed, aiohttp.ClientSession() as http:
                 feed.on_event(on_event)
-                await _wait_subscribed(http, venue.ready["control"], len(settings.stream_names()))
+                streams = sum(len(v.engine.streams) for v in feed.venues.values())
+                await _wait_subscribed(http, venue.ready["control"], streams)
                 if window_s is None:
                     await _replay(http, venue.ready["control"])
                     await asyncio.sleep(1.0)

@@ -1,12 +1,13 @@
-"""`tickstorm venue-check`: replay recordings through a mock venue process and check what a client got.
+"""`tickstorm venue-check`: replay recordings through every mock venue process and check what a client got.
 
-For each recording set: start `tickstorm venue binance-spot` as a separate process (paused), connect a
-combined-stream client for every stream the set carries, start the replay, keep a local order book per
-symbol with Binance's snapshot + diff procedure (REST snapshot through the venue's REST API), and when the
-replay is done join the client's log with the venue's history:
+For each registered venue and each of its check sets (``check_sets``: a bundled recording and a speed):
+start `tickstorm venue <name>` as a separate process (paused), connect the venue's bare reference client
+for every stream the set carries, start the replay, and when it is done join what the client received
+with the venue's history:
 
 - every venue id sent on each stream was received exactly once and in order;
-- the local book of every symbol equals the venue's true book;
+- the venue's own end checks (for Binance spot: a local book per symbol, kept by Binance's procedure from
+  a REST snapshot and the diffs, equals the venue's true book);
 - the schedule lateness (actual minus intended send time) of the venue.
 
 This is the main job's first stage (`nox -s chaos`); later stages add the feed and the fault proxy.
@@ -25,30 +26,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-import orjson
 import websockets
 from rich.console import Console
 from rich.table import Table
 
-from feed.binance_spot.book_sync import BookSync, Step
-from mock_venues.replay.source import venue_id_of
+from mock_venues import registry as venue_registry
+from mock_venues.base.reference import ReferenceClient
 from tickstorm.procs import ServiceProcess
-
-# (set name, replay speed): speeds keep each replay around five seconds.
-DEFAULT_SETS: tuple[tuple[str, float], ...] = (
-    ("spot-btcusdt", 100.0),
-    ("spot-multi-2021", 20.0),
-    ("spot-10sym-2021", 20.0),
-    ("spot-4sym-2021", 10.0),
-)
 
 
 @dataclass
 class CheckResult:
-    """The verdict of one recording set."""
+    """The verdict of one recording set on one venue."""
 
     name: str
     speed: float
+    venue: str = "binance-spot"
     received: int = 0
     streams: int = 0
     symbols: int = 0
@@ -63,78 +56,63 @@ class CheckResult:
         return not self.problems
 
 
-def _venue_id(payload: dict[str, Any]) -> tuple[str, int] | None:
-    """(event, the venue's key) as the venue history records it (klines: their event time E)."""
-    event = payload.get("e") or ("bookTicker" if "u" in payload and "b" in payload else None)
-    if event not in ("trade", "aggTrade", "depthUpdate", "bookTicker", "kline"):
-        return None
-    return event, venue_id_of(event, payload)
+class _Rest:
+    """The venue's REST base URL over one HTTP session (what a reference client's book checks call)."""
+
+    def __init__(self, http: aiohttp.ClientSession, base: str) -> None:
+        self.http, self.base = http, base
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.http.get(self.base + path, **kwargs)
 
 
-async def _client(
-    ws_url: str, rest_url: str, streams: list[str], received: dict[str, list[int]], books: dict[str, BookSync]
-) -> None:
-    url = f"{ws_url}/stream?streams={'/'.join(streams)}"
-    async with aiohttp.ClientSession() as http, websockets.connect(url, max_size=2**22) as ws:
-        pending: set[asyncio.Task[None]] = set()
-
-        async def fetch_snapshot(symbol: str) -> None:
-            async with http.get(f"{rest_url}/api/v3/depth", params={"symbol": symbol, "limit": 5000}) as resp:
-                snap = await resp.json()
-            sync = books[symbol]
-            step = sync.on_snapshot(snap["lastUpdateId"], snap["bids"], snap["asks"])
-            if step in (Step.REFETCH, Step.GAP):
-                await asyncio.sleep(0.05)
-                await fetch_snapshot(symbol)
-
+async def _client(client: ReferenceClient, rest: _Rest | None) -> None:
+    async with websockets.connect(client.url, max_size=2**22) as ws:
+        for frame in client.subscribe:
+            await ws.send(frame)
         async for raw in ws:
-            frame = orjson.loads(raw)
-            stream, data = frame["stream"], frame["data"]
-            found = _venue_id(data)
-            if found is not None:
-                received.setdefault(stream, []).append(found[1])
-            if found and found[0] == "depthUpdate":
-                sync = books.setdefault(data["s"], BookSync(data["s"]))
-                step = sync.on_diff(data["U"], data["u"], data["b"], data["a"])
-                if (step is Step.BUFFERED and len(sync.buffer) == 1) or step is Step.GAP:
-                    task = asyncio.create_task(fetch_snapshot(data["s"]))
-                    pending.add(task)
-                    task.add_done_callback(pending.discard)
+            client.on_frame(raw if isinstance(raw, bytes) else raw.encode(), time.monotonic_ns())
+            await client.after_frame(rest)
 
 
-async def check_set(name: str, speed: float, console: Console) -> CheckResult:
-    """Replay one bundled recording set through a venue process and check the client's view."""
-    result = CheckResult(name, speed)
+async def check_set(venue: str, name: str, speed: float, console: Console) -> CheckResult:
+    """Replay one bundled recording set through a venue process and check the reference client's view."""
+    result = CheckResult(name, speed, venue)
     started = time.monotonic()
-    cmd = [sys.executable, "-m", "tickstorm", "venue", "binance-spot", "--bundled", name]
+    cls = venue_registry.venue_class(venue)
+    cmd = [sys.executable, "-m", "tickstorm", "venue", venue, "--bundled", name]
     cmd += ["--speed", str(speed), "--paused"]
-    async with ServiceProcess(cmd, name=f"venue[{name}]") as venue, aiohttp.ClientSession() as http:
-        ready = venue.ready
+    async with ServiceProcess(cmd, name=f"venue[{venue} {name}]") as proc, aiohttp.ClientSession() as http:
+        ready = proc.ready
         control = ready["control"]
         state = await (await http.get(f"{control}/state")).json()
         streams = await _streams_of(http, control)
         result.streams = len(streams)
-        received: dict[str, list[int]] = {}
-        books: dict[str, BookSync] = {}
-        client = asyncio.create_task(_client(ready["ws"], ready["rest"], streams, received, books))
+        client = cls.reference_client(ready["ws"], streams)
+        rest = _Rest(http, ready["rest"]) if ready.get("rest") else None
+        task = asyncio.create_task(_client(client, rest))
         await _wait_subscribed(http, control)
         await http.post(f"{control}/replay/start")
         while not state.get("replay_done"):
             await asyncio.sleep(0.2)
             state = await (await http.get(f"{control}/state")).json()
         await asyncio.sleep(0.3)  # let the last frames arrive
-        client.cancel()
-        (outcome,) = await asyncio.gather(client, return_exceptions=True)
+        task.cancel()
+        (outcome,) = await asyncio.gather(task, return_exceptions=True)
         if isinstance(outcome, Exception):
             result.problems.append(f"client failed: {type(outcome).__name__}: {outcome}")
         history = await (await http.get(f"{control}/history")).json()
         result.symbols = state["symbols"]
-        _check_ids(history, received, result)
-        for symbol, sync in books.items():
-            true = await (await http.get(f"{control}/book/{symbol}", params={"limit": 100000})).json()
-            _check_book(symbol, sync, true, result)
+        _check_ids(history, client.received, result)
+
+        async def true_book(symbol: str) -> dict[str, Any]:
+            async with http.get(f"{control}/book/{symbol}", params={"limit": 100000}) as resp:
+                book: dict[str, Any] = await resp.json()
+            return book
+
+        result.problems += await client.finish(rest, true_book)
         _lateness(history, result)
-    result.received = sum(len(v) for v in received.values())
+    result.received = sum(len(v) for v in client.received.values())
     result.duration_s = time.monotonic() - started
     return result
 
@@ -142,7 +120,7 @@ async def check_set(name: str, speed: float, console: Console) -> CheckResult:
 async def _streams_of(http: aiohttp.ClientSession, control: str) -> list[str]:
     async with http.get(f"{control}/streams") as resp:
         streams: list[str] = await resp.json()
-    return [s for s in streams if not s.endswith("@snapshot")]
+    return streams
 
 
 async def _wait_subscribed(http: aiohttp.ClientSession, control: str) -> None:
@@ -172,23 +150,6 @@ def _check_ids(history: dict[str, Any], received: dict[str, list[int]], result: 
             result.problems.append(f"{stream}: venue ids not strictly increasing")
 
 
-def _check_book(symbol: str, sync: BookSync, true: dict[str, Any], result: CheckResult) -> None:
-    if not sync.synced:
-        result.problems.append(f"{symbol}: local book never synced")
-        return
-    bids, asks = sync.book.top()
-    if sync.book.last_update_id != true["lastUpdateId"]:
-        result.problems.append(
-            f"{symbol}: local book at update {sync.book.last_update_id}, venue at {true['lastUpdateId']}"
-        )
-    if _norm(bids) != _norm(true["bids"]) or _norm(asks) != _norm(true["asks"]):
-        result.problems.append(f"{symbol}: local book differs from the venue's true book")
-
-
-def _norm(levels: list[list[str]]) -> list[tuple[float, float]]:
-    return [(float(p), float(q)) for p, q in levels]
-
-
 def _lateness(history: dict[str, Any], result: CheckResult) -> None:
     cols = history["columns"]
     late = sorted(a - i for a, i in zip(cols["actual_ns"], cols["intended_ns"], strict=True))
@@ -202,8 +163,9 @@ def _lateness(history: dict[str, Any], result: CheckResult) -> None:
 
 def render(results: list[CheckResult], console: Console) -> None:
     """Print the summary table and the problems found."""
-    table = Table(title="venue check: recordings replayed through the mock Binance spot venue")
+    table = Table(title="venue check: recordings replayed through the mock venues")
     for col in (
+        "venue",
         "recording set",
         "speed",
         "verdict",
@@ -213,9 +175,10 @@ def render(results: list[CheckResult], console: Console) -> None:
         "lateness p50/p99/max µs",
         "s",
     ):
-        table.add_column(col, justify="right" if col not in ("recording set", "verdict") else "left")
+        table.add_column(col, justify="right" if col not in ("venue", "recording set", "verdict") else "left")
     for r in results:
         table.add_row(
+            r.venue,
             r.name,
             f"x{r.speed:g}",
             "[green]PASS[/]" if r.ok else "[red]FAIL[/]",
@@ -231,13 +194,22 @@ def render(results: list[CheckResult], console: Console) -> None:
             console.print(f"[red]FAIL[/] {r.name}: {problem}")
 
 
-async def run_checks(sets: list[tuple[str, float]], console: Console) -> list[CheckResult]:
-    """Check every set one after the other (each replay is timed, so they must not share the CPU)."""
+async def run_checks(sets: list[tuple[str, str, float]], console: Console) -> list[CheckResult]:
+    """Check every (venue, set, speed) one after the other (each replay is timed: no CPU sharing)."""
     results = []
-    for name, speed in sets:
-        console.print(f"replaying [bold]{name}[/] at x{speed:g} ...")
-        results.append(await check_set(name, speed, console))
+    for venue, name, speed in sets:
+        console.print(f"replaying [bold]{name}[/] through {venue} at x{speed:g} ...")
+        results.append(await check_set(venue, name, speed, console))
     return results
+
+
+def default_sets() -> list[tuple[str, str, float]]:
+    """Every registered venue's check sets."""
+    return [
+        (venue, name, speed)
+        for venue in venue_registry.names()
+        for name, speed in venue_registry.venue_class(venue).check_sets
+    ]
 
 
 def register(subparsers: Any) -> None:
@@ -249,6 +221,7 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--set", action="append", metavar="NAME", help="only this bundled set (repeatable)")
+    parser.add_argument("--venue", action="append", metavar="NAME", help="only this venue (repeatable)")
     parser.add_argument("--speed", type=float, help="override every set's replay speed")
     parser.set_defaults(func=main)
 
@@ -259,10 +232,16 @@ def main(args: argparse.Namespace) -> int:
     console = Console(
         force_terminal=None if not os.environ.get("CI") else False, width=None if sys.stdout.isatty() else 132
     )
-    sets = [(n, args.speed or s) for n, s in DEFAULT_SETS if not args.set or n in args.set]
-    unknown = set(args.set or []) - {n for n, _ in DEFAULT_SETS}
+    known = default_sets()
+    sets = [
+        (v, n, args.speed or s)
+        for v, n, s in known
+        if (not args.set or n in args.set) and (not args.venue or v in args.venue)
+    ]
+    unknown = set(args.set or []) - {n for _, n, _ in known}
+    unknown |= set(args.venue or []) - {v for v, _, _ in known}
     if unknown:
-        console.print(f"[red]unknown set(s): {', '.join(sorted(unknown))}[/]")
+        console.print(f"[red]unknown set(s) or venue(s): {', '.join(sorted(unknown))}[/]")
         return 2
     results = asyncio.run(run_checks(sets, console))
     render(results, console)

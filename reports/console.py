@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from reports.model import venue_names
+
 WIDTH_WHEN_PIPED = 170  # the summary table has 13 columns: logs and CI get a wide, unwrapped table
 
 
@@ -35,6 +37,7 @@ def summary_table(report: dict[str, Any]) -> Table:
     table = Table(title=f"tickstorm chaos scenarios (seed {report.get('seed')}, {report.get('mode')})")
     for column, justify in (
         ("scenario", "left"),
+        ("venues", "left"),
         ("verdict", "left"),
         ("checks", "right"),
         ("p50 ms", "right"),
@@ -57,6 +60,7 @@ def summary_table(report: dict[str, Any]) -> Table:
         )
         table.add_row(
             escape(s["name"]),
+            escape(venue_names(s)),
             verdict,
             f"{sum(1 for v in verdicts if v['ok'])}/{len(verdicts)}",
             _num(f.get("latency_p50_ms"), 2),

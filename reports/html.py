@@ -14,6 +14,7 @@ from html import escape
 from typing import Any
 
 from reports import svg
+from reports.model import venue_names
 
 CHART_W = 1120.0
 PLOT_LEFT = 112.0
@@ -512,6 +513,7 @@ def scenario_section(index: int, s: dict[str, Any]) -> str:
         ("seed", _e(s.get("seed"))),
         ("mode", _e(s.get("mode"))),
         ("proxy", _e(s.get("proxy"))),
+        ("venues", _e(venue_names(s))),
         ("speed", escape(fmt_num(s.get("speed"), "x", 1))),
         ("duration", escape(fmt_num(s.get("duration_s"), "s", 1))),
         ("delivered", escape(fmt_num(_dict(s.get("figures")).get("delivered")))),

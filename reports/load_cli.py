@@ -33,7 +33,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--run-time", type=float, default=600.0, help="hard bound on Locust's run time, seconds (default 600)"
     )
     parser.add_argument(
-        "--channels", default="book,trades", help="channels per subscriber (default book,trades)"
+        "--channels", default="book,trade", help="channels per subscriber (default book,trade)"
     )
     parser.add_argument("--recording", default="spot-btcusdt", help="bundled recording set the venue replays")
     parser.add_argument("--run-dir", type=Path, help="output folder (default runs/load-<timestamp>)")

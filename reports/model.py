@@ -44,6 +44,15 @@ def relative(path: str) -> str:
         return p.name
 
 
+def venue_names(scenario: dict[str, Any]) -> str:
+    """The venues a scenario ran (instance names; the venue too where the instance is named otherwise)."""
+    names = []
+    for v in scenario.get("venues") or []:
+        name, venue = v.get("name"), v.get("venue")
+        names.append(name if name == venue else f"{name} ({venue})")
+    return ", ".join(names) or "-"
+
+
 def scenario_section(result: ScenarioResult) -> dict[str, Any]:
     """One scenario's part of the report."""
     m = result.measurements or {}
@@ -77,6 +86,12 @@ def scenario_section(result: ScenarioResult) -> dict[str, Any]:
         "rerun": result.rerun().replace(result.path, path),
         "speed": scenario.speed if scenario else None,
         "duration_s": scenario.duration_s if scenario else None,
+        "venues": [
+            {"name": v.instance, "venue": v.venue, "recording": v.recording, "symbols": len(v.symbols or [])}
+            for v in scenario.venue_specs()
+        ]
+        if scenario
+        else [],
         "figures": figures,
         "verdicts": [v.to_dict() for v in result.verdicts],
         "faults": m.get(

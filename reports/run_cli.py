@@ -150,6 +150,7 @@ def _run_one(
             "?",
             stack_mode(scenario, args.mode),
             error=f"{type(exc).__name__}: {exc}",
+            scenario=scenario,
         )
     verdict_text = "[green]PASS[/green]" if result.ok else "[red]FAIL[/red]"
     console.print(f"  {verdict_text} in {result.figures.get('run_s', '?')} s ({result.mode})")

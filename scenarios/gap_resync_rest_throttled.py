@@ -1,7 +1,7 @@
 """A sequence gap forces a resync while REST answers 429 and then slowly: the book still ends exact."""
 
 from harness.scenario import Scenario, at, venue_call
-from mock_venues.binance_spot.market import RestFaults
+from mock_venues.base.rest_faults import RestFaults
 
 SCENARIO = Scenario(
     name="gap, resync under REST 429 and a slow snapshot",

@@ -1,7 +1,7 @@
 """A gap forces a resync while REST bans the IP (418, Retry-After 2): the feed waits, then syncs exactly."""
 
 from harness.scenario import Scenario, at, venue_call
-from mock_venues.binance_spot.market import RestFaults
+from mock_venues.base.rest_faults import RestFaults
 
 SCENARIO = Scenario(
     name="REST 418 during resync",

@@ -7,27 +7,21 @@ apply every event in order, where an event with ``u <= X`` (X = book update id) 
 ``U > X + 1`` means updates were missed: the book is invalid and must be rebuilt from a new snapshot.
 
 No I/O and no clock: the caller feeds diffs and snapshots and acts on the returned :class:`Step`.
+:class:`BookSync` is the Binance spot adapter's :class:`feed.adapter.BookSync`.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
+
+from feed.adapter import BookView, Market, Step
 
 Level = Sequence[str]  # [price, quantity] as the venue's decimal strings
 
-
-class Step(enum.Enum):
-    """What happened to the event just fed in, and what the caller must do next."""
-
-    BUFFERED = "buffered"  # waiting for a snapshot (fetch one if not already)
-    APPLIED = "applied"
-    STALE = "stale"  # older than the book; ignored
-    SYNCED = "synced"  # snapshot accepted and buffered diffs applied: the book is valid
-    REFETCH = "refetch"  # snapshot older than the buffered stream: fetch another
-    GAP = "gap"  # updates were missed: the book is invalid, resync (new snapshot)
+__all__ = ["BookSync", "OrderBook", "Step"]
 
 
 @dataclass
@@ -70,6 +64,55 @@ class BookSync:
     buffer: list[tuple[int, int, Sequence[Level], Sequence[Level]]] = field(default_factory=list)
     resyncs: int = 0
 
+    band: tuple[str, str] | None = None  # lowest bid / highest ask of the snapshot the book was built on
+
+    # -- feed.adapter.BookSync ---------------------------------------------------------------------------
+
+    def on_update(self, item: Market) -> Step:
+        """A diff (``first_id`` = U, ``id`` = u) from the engine."""
+        assert item.first_id is not None and item.id is not None
+        return self.on_diff(item.first_id, item.id, item.data.b, item.data.a)
+
+    def on_snapshot(self, snapshot: Any) -> Step:
+        """A ``/api/v3/depth`` answer; ``ValueError`` when it is not one."""
+        try:
+            last_update_id = snapshot["lastUpdateId"]
+            bids, asks = snapshot["bids"], snapshot["asks"]
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"malformed snapshot: {exc!r}") from None
+        if isinstance(last_update_id, bool) or not isinstance(last_update_id, int):
+            raise ValueError(f"malformed snapshot: lastUpdateId {last_update_id!r} is not an integer")
+        if not isinstance(bids, list) or not isinstance(asks, list):
+            raise ValueError("malformed snapshot: bids and asks must be lists")
+        step = self.apply_snapshot(last_update_id, bids, asks)
+        if step is Step.SYNCED:
+            self.band = _band(bids, asks)
+        return step
+
+    def last_update_id(self) -> int | None:
+        """The id of the last update applied to the book (its snapshot's id right after a sync)."""
+        return self.book.last_update_id if self.synced else None
+
+    def buffered(self) -> int:
+        """Diffs waiting for a snapshot."""
+        return len(self.buffer)
+
+    def trim(self, capacity: int) -> int:
+        """Keep the newest ``capacity`` buffered diffs (older ones are older than any snapshot still to
+        come, so dropping them loses nothing); returns how many went."""
+        excess = len(self.buffer) - capacity
+        if excess <= 0:
+            return 0
+        del self.buffer[:excess]
+        return excess
+
+    def view(self, depth: int | None = None) -> BookView:
+        """Levels best first, the last applied update id and the snapshot's band."""
+        bids, asks = self.book.top(depth)
+        return BookView(self.book.last_update_id, bids, asks, self.band)
+
+    # -- Binance's procedure -----------------------------------------------------------------------------
+
     @property
     def first_buffered_id(self) -> int | None:
         """``U`` of the first buffered event (U0), if any."""
@@ -91,8 +134,8 @@ class BookSync:
         book.last_update_id = final_id
         return Step.APPLIED
 
-    def on_snapshot(self, last_update_id: int, bids: Sequence[Level], asks: Sequence[Level]) -> Step:
-        """Feed a REST snapshot; returns SYNCED, REFETCH (too old) or BUFFERED (no diff seen yet)."""
+    def apply_snapshot(self, last_update_id: int, bids: Sequence[Level], asks: Sequence[Level]) -> Step:
+        """Feed a REST snapshot; returns SYNCED, REFETCH (too old) or GAP (a buffered diff skips ids)."""
         first = self.first_buffered_id
         if first is None:
             # Nothing buffered (a quiet symbol): take the snapshot as the book; the first diff that follows
@@ -121,3 +164,10 @@ class BookSync:
         self.synced = False
         self.buffer.clear()
         self.resyncs += 1
+
+
+def _band(bids: Sequence[Level], asks: Sequence[Level]) -> tuple[str, str] | None:
+    """The price range a snapshot covers: levels outside it may be missing from a book built on it."""
+    if not bids or not asks:
+        return None
+    return str(min((b[0] for b in bids), key=Decimal)), str(max((a[0] for a in asks), key=Decimal))

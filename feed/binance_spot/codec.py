@@ -5,9 +5,11 @@ decimal strings, depth levels exactly ``[price, qty]``), so a frame that does no
 is rejected with the decoder's own explanation instead of surfacing later as a wrong number. Combined
 frames (``{"stream": ..., "data": ...}``) are unwrapped first; control replies and errors are recognised.
 
-Every frame decodes to exactly one of: a market event, a :class:`ControlReply`, a :class:`ControlError`,
-a :class:`ServerShutdown`, or a :class:`Rejected` (which the feed puts in the dead letter queue with the
-raw bytes and the reason). :func:`decode` never raises.
+Every frame decodes to exactly one of: a market event, a :class:`~feed.adapter.ControlReply`, a
+:class:`~feed.adapter.ControlError`, a :class:`ServerShutdown`, or a :class:`~feed.adapter.Rejected` (which
+the feed puts in the dead letter queue with the raw bytes and the reason). :func:`decode` never raises.
+:class:`BinanceSpotCodec` is the same decoding in the adapter's terms (:class:`~feed.adapter.Market`
+items carrying the continuity ids and the exchange time).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+
+from feed import adapter
+from feed.adapter import ControlError, ControlReply, Rejected
 
 Decimal = str  # a decimal number as a JSON string; checked by _invalid_decimals after decoding
 Level = tuple[Decimal, Decimal]
@@ -99,33 +104,10 @@ class Kline(msgspec.Struct, frozen=True, gc=False):
     k: KlineBody
 
 
-class ControlReply(msgspec.Struct, frozen=True):
-    """``{"result": ..., "id": ...}`` in answer to SUBSCRIBE, LIST_SUBSCRIPTIONS, ..."""
-
-    id: int | str | None
-    result: Any
-
-
-class ControlError(msgspec.Struct, frozen=True):
-    """``{"error": {"code", "msg"}, "id": ...}``: a control request the venue refused."""
-
-    id: int | str | None
-    code: int
-    msg: str
-
-
 class ServerShutdown(msgspec.Struct, frozen=True):
     """The venue announced it is about to close the connection."""
 
     E: int
-
-
-class Rejected(msgspec.Struct, frozen=True):
-    """A frame that is not a valid Binance message: goes to the dead letter queue with its raw bytes."""
-
-    raw: bytes
-    reason: str
-    stream: str | None = None
 
 
 MarketEvent = Trade | AggTrade | DepthUpdate | BookTicker | Kline
@@ -331,3 +313,35 @@ def _stream_hint(raw: bytes) -> str | None:
         return raw[len(prefix) : end].decode()
     except UnicodeDecodeError:
         return None
+
+
+_NS_PER_MS = 1_000_000
+
+
+def to_market(stream: str, event: MarketEvent) -> adapter.Market:
+    """A decoded payload as the adapter's market item: continuity ids (trade ``t``, aggregate ``a``, diff
+    ``U``..``u``, bookTicker ``u``, kline event time ``E``) and the event time in Unix ns."""
+    if isinstance(event, DepthUpdate):
+        return adapter.Market(stream, event.u, event.U, event.E * _NS_PER_MS, event)
+    if isinstance(event, Trade):
+        return adapter.Market(stream, event.t, None, event.E * _NS_PER_MS, event)
+    if isinstance(event, AggTrade):
+        return adapter.Market(stream, event.a, None, event.E * _NS_PER_MS, event)
+    if isinstance(event, BookTicker):
+        return adapter.Market(stream, event.u, None, None, event)
+    return adapter.Market(stream, event.E, None, event.E * _NS_PER_MS, event)
+
+
+class BinanceSpotCodec:
+    """The adapter's codec: a combined-stream frame in, one :data:`feed.adapter.Decoded` item out."""
+
+    def decode(self, frame: bytes) -> adapter.Decoded:
+        """Decode one frame (never raises)."""
+        stream, decoded = decode_frame(frame)
+        if isinstance(decoded, Rejected | ControlReply | ControlError):
+            return decoded
+        if isinstance(decoded, ServerShutdown):
+            return adapter.Notice("server_shutdown", {"venue_time_ms": decoded.E})
+        if stream is None:
+            return Rejected(frame, "market data without a stream name (raw frame on a combined connection)")
+        return to_market(stream, decoded)

@@ -2,6 +2,7 @@
 
 Every request waits for the feed's own :class:`~feed.limits.WeightBudget`, adopts the venue's
 ``X-MBX-USED-WEIGHT-1M`` figure, and on 429/418 stops all REST traffic until ``Retry-After`` has passed.
+:class:`RestClient` is the Binance spot adapter's :class:`feed.adapter.Recovery`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from typing import Any
 import aiohttp
 import orjson
 
+from feed.adapter import Market, RecoveryError, StreamSpec
 from feed.binance_spot import codec
 from feed.limits import WeightBudget
-from feed.metrics import FeedMetrics
 
 DEPTH_WEIGHTS = ((100, 5), (500, 25), (1000, 50), (5000, 250))
 AGG_TRADES_WEIGHT = 4
@@ -23,12 +24,11 @@ HISTORICAL_TRADES_WEIGHT = 25
 PAGE = 1000
 
 
-class RestError(RuntimeError):
+class RestError(RecoveryError):
     """A REST request failed (status, Binance code and message when the venue sent them)."""
 
     def __init__(self, message: str, status: int | None = None, code: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status)
         self.code = code
 
 
@@ -49,11 +49,14 @@ class RestClient:
         budget: WeightBudget,
         *,
         timeout_s: float = 10.0,
-        metrics: FeedMetrics | None = None,
+        snapshot_limit: int = 1000,
+        max_pages: int = 20,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.budget = budget
-        self.metrics = metrics
+        self.snapshot_limit = snapshot_limit
+        self.max_pages = max_pages
+        self.weight_used = 0
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
         self.requests = 0
@@ -81,8 +84,7 @@ class RestClient:
             await asyncio.sleep(wait)
         self.budget.spend(weight, time.monotonic())
         self.requests += 1
-        if self.metrics is not None:
-            self.metrics.rest_weight_used.inc(weight)
+        self.weight_used += weight
         try:
             async with self._session.get(self.base_url + path, params=params) as resp:
                 body = await resp.read()
@@ -104,6 +106,28 @@ class RestClient:
             return orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise RestError(f"{path}: response is not JSON ({exc})", 200) from exc
+
+    # -- feed.adapter.Recovery ---------------------------------------------------------------------------
+
+    async def snapshot(self, spec: StreamSpec) -> Any:
+        """The depth snapshot of ``spec``'s symbol (``snapshot_limit`` levels)."""
+        return await self.depth(spec.symbol, self.snapshot_limit)
+
+    async def backfill(self, spec: StreamSpec, first_id: int, last_id: int) -> list[Market]:
+        """Trades or aggregate trades ``first_id``..``last_id`` of ``spec``'s symbol."""
+        items: list[tuple[int, codec.Trade]] | list[tuple[int, codec.AggTrade]]
+        try:
+            if spec.kind == "aggTrade":
+                items = await self.agg_trades(spec.symbol, first_id, last_id, self.max_pages)
+            else:
+                items = await self.historical_trades(spec.symbol, first_id, last_id, self.max_pages)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RestError(
+                f"backfill of {spec.name}: malformed answer ({type(exc).__name__}: {exc})"
+            ) from exc
+        return [codec.to_market(spec.name, item) for _, item in items]
+
+    # -- endpoints -------------------------------------------------------------------------------------
 
     async def depth(self, symbol: str, limit: int) -> dict[str, Any]:
         """``/api/v3/depth`` snapshot."""

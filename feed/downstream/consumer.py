@@ -18,16 +18,18 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from feed.downstream.metrics import DownstreamMetrics
 from feed.downstream.protocol import encode
+from feed.events import FeedEvent
 
 log = logging.getLogger(__name__)
 
-Entry = tuple[bytes, str | None, int | None, int | None]
-"""(encoded message, stream, venue id, venue event time ms); stream None marks a control message (a
-reply or a snapshot), which is never dropped."""
+Entry = tuple[bytes, FeedEvent | None]
+"""(encoded message, the event it encodes); no event marks a control message (a reply or a snapshot),
+which is never dropped."""
 
 
 class Batch:
@@ -43,11 +45,11 @@ class Batch:
         """How many of the entries are events (the rest are control messages)."""
         self.exchange_s: list[float] = []
         """Venue event times (seconds) of the events that carry one."""
-        for entry in entries:
-            if entry[1] is not None:
+        for _, event in entries:
+            if event is not None:
                 self.events += 1
-                if entry[3] is not None:
-                    self.exchange_s.append(entry[3] / 1e3)
+                if event.exchange_ns is not None:
+                    self.exchange_s.append(event.exchange_ns / 1e9)
         self._payload: bytes | None = None
 
     @property
@@ -62,6 +64,16 @@ class Batch:
 MAX_PENDING_CONTROL = 256
 SLOW_CLOSE_CODE = 1008
 GAP_REASON = "consumer queue overflow"
+
+
+@dataclass
+class _Gap:
+    """Events of one stream dropped from a consumer's queue since its last write."""
+
+    source: FeedEvent  # the first dropped event (where the gap is)
+    first_id: int | None
+    last_id: int | None
+    count: int
 
 
 class SlowConsumerPolicy(enum.StrEnum):
@@ -123,7 +135,7 @@ class Consumer:
         self._queue: deque[Entry] = deque()
         self._data = 0  # droppable entries in the queue
         self._control = 0
-        self._gaps: dict[str, list[int | None]] = {}  # stream -> [first id, last id, count]
+        self._gaps: dict[tuple[str, str], _Gap] = {}  # (venue, stream) -> what was dropped
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.full_since: float | None = None
@@ -186,7 +198,7 @@ class Consumer:
 
     def send_control(self, message: bytes) -> None:
         """Queue a reply or snapshot behind what is already queued (never dropped)."""
-        self.deliver(Batch([(message, None, None, None)]))
+        self.deliver(Batch([(message, None)]))
 
     def _enqueue(self, entry: Entry) -> None:
         self._queue.append(entry)
@@ -213,16 +225,18 @@ class Consumer:
         self._data -= 1
         self.dropped += 1
         self.metrics.events_dropped += 1
-        stream, ident = victim[1] or "", victim[2]
-        gap = self._gaps.get(stream)
+        event = victim[1]
+        assert event is not None
+        key = (event.venue, event.stream)
+        gap = self._gaps.get(key)
         if gap is None:
-            self._gaps[stream] = [ident, ident, 1]
+            self._gaps[key] = _Gap(event, event.id, event.id, 1)
         else:
-            if gap[0] is None:
-                gap[0] = ident
-            if ident is not None:
-                gap[1] = ident
-            gap[2] = (gap[2] or 0) + 1
+            if gap.first_id is None:
+                gap.first_id = event.id
+            if event.id is not None:
+                gap.last_id = event.id
+            gap.count += 1
         now = self._clock()
         if self.full_since is None:
             self.full_since = now
@@ -234,16 +248,21 @@ class Consumer:
 
     def _gap_entries(self) -> list[Entry]:
         out: list[Entry] = []
-        for stream, (first, last, count) in self._gaps.items():
+        for gap in self._gaps.values():
+            source = gap.source
             message = {
                 "type": "gap",
-                "symbol": stream.partition("@")[0].upper(),
-                "stream": stream,
-                "first_id": first,
-                "id": last,
-                "detail": {"reason": GAP_REASON, "count": count},
+                "venue": source.venue,
+                "channel": source.channel,
+                "instrument": source.instrument,
+                "symbol": source.symbol,
+                "stream": source.stream,
+                "kind": source.kind,
+                "first_id": gap.first_id,
+                "id": gap.last_id,
+                "detail": {"reason": GAP_REASON, "count": gap.count},
             }
-            out.append((encode(message), None, None, None))
+            out.append((encode(message), None))
         self._gaps.clear()
         return out
 

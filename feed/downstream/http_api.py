@@ -3,8 +3,9 @@
 Routes::
 
     GET /health              200 {"status": "ok", ...} or 503 {"status": "degraded", "problems": [...]}
-    GET /book/{symbol}       the feed's book: {"symbol", "id" (lastUpdateId), "bids", "asks", "band"}
-                             ?depth=N limits the levels per side; 404 unknown symbol, 503 not in sync
+    GET /book/{instrument}   the feed's book: {"instrument", "stream", "id", "bids", "asks", "band"}
+                             (an instrument id, or a symbol that names exactly one instrument)
+                             ?depth=N limits the levels per side; 404 unknown, 503 not in sync
     GET /metrics             the feed's Prometheus exposition (feed and downstream families)
     GET /stats               feed and downstream counters as JSON
 """
@@ -17,6 +18,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from feed.downstream.protocol import resolve_instrument
+
 STATS_KEY = web.AppKey("stats", object)
 
 
@@ -28,7 +31,7 @@ def build_http_app(
     *,
     health: Callable[[], list[str]],
     book: Callable[[str, int | None], dict[str, Any] | None],
-    symbols: Callable[[], frozenset[str]],
+    instruments: Callable[[], frozenset[str]],
     metrics: Callable[[], bytes],
     stats: Callable[[], dict[str, Any]],
 ) -> web.Application:
@@ -41,18 +44,19 @@ def build_http_app(
         return _json({"status": "ok", "problems": []})
 
     async def book_route(request: web.Request) -> web.Response:
-        symbol = request.match_info["symbol"].lower()
-        if symbol not in symbols():
-            return _json({"error": f"symbol {symbol!r} is not ingested by this feed"}, 404)
+        given = request.match_info["instrument"]
+        instrument = resolve_instrument(given, instruments())
+        if instrument is None:
+            return _json({"error": f"{given!r} is not one instrument this feed ingests"}, 404)
         depth_text = request.query.get("depth")
         depth: int | None = None
         if depth_text is not None:
             if not depth_text.isdigit() or int(depth_text) < 1:
                 return _json({"error": "depth must be a positive integer"}, 400)
             depth = int(depth_text)
-        body = book(symbol, depth)
+        body = book(instrument, depth)
         if body is None:
-            return _json({"error": f"the book of {symbol!r} is not in sync (resyncing)"}, 503)
+            return _json({"error": f"the book of {instrument!r} is not in sync (resyncing)"}, 503)
         return _json(body)
 
     async def metrics_route(_: web.Request) -> web.Response:
@@ -63,7 +67,7 @@ def build_http_app(
 
     app = web.Application()
     app.router.add_get("/health", health_route)
-    app.router.add_get("/book/{symbol}", book_route)
+    app.router.add_get("/book/{instrument}", book_route)
     app.router.add_get("/metrics", metrics_route)
     app.router.add_get("/stats", stats_route)
     return app

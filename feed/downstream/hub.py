@@ -1,7 +1,7 @@
 """The fan-out hub: which consumer gets which event, each event encoded once for all of them.
 
 The feed calls :meth:`Hub.on_event` synchronously for every delivered event. The hub encodes an event
-only when someone subscribes its (symbol, channel), collects the events of one event-loop iteration and
+only when someone subscribes its (instrument, channel), collects the events of one event-loop iteration and
 hands each consumer its share in one call (so a burst becomes one WebSocket message per consumer, not one
 per event). Subscription changes first flush what is pending, so a ``subscribed`` reply marks an exact
 point in the feed's delivery order: its ``at`` field is the feed's delivered count at that moment, and the
@@ -16,6 +16,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from feed.adapter import BookView
 from feed.downstream.consumer import Batch, Consumer, Entry
 from feed.downstream.protocol import (
     BOOK,
@@ -38,29 +39,28 @@ class FeedView(Protocol):
 
     delivered: int
 
-    def book(self, symbol: str) -> Any:
-        """The in-sync book of ``symbol`` or None."""
+    def book(self, instrument: str, depth: int | None = None) -> BookView | None:
+        """The in-sync book of ``instrument`` or None."""
+
+    def book_stream(self, instrument: str) -> str | None:
+        """The stream that keeps ``instrument``'s book."""
+
+    def book_id(self, instrument: str) -> int | None:
+        """The id of the last update in ``instrument``'s book while in sync (cheap), else None."""
 
 
 class Hub:
     """Subscriptions and fan-out of one feed to many consumers."""
 
-    def __init__(
-        self,
-        feed: FeedView,
-        symbols: Callable[[], frozenset[str]],
-        *,
-        book_streams: Callable[[str], str | None] = lambda symbol: None,
-    ) -> None:
+    def __init__(self, feed: FeedView, instruments: Callable[[], frozenset[str]]) -> None:
         self.feed = feed
-        self._symbols = symbols
-        self._book_stream = book_streams
+        self._instruments = instruments
         self.consumers: set[Consumer] = set()
         self._index: dict[Key, set[Consumer]] = {}
         self._subs: dict[Consumer, set[Key]] = {}
         self._pending: list[tuple[set[Consumer], Entry]] = []
         self._flush_handle: asyncio.Handle | None = None
-        self._snapshot_cache: dict[str, tuple[int, bytes]] = {}
+        self._snapshot_cache: dict[str, tuple[int | None, bytes]] = {}
         self.events_seen = 0
         self.events_encoded = 0
 
@@ -86,7 +86,7 @@ class Hub:
         self.consumers.discard(consumer)
 
     def subscriptions(self, consumer: Consumer) -> list[Key]:
-        """The (symbol, channel) keys a consumer subscribes, sorted."""
+        """The (instrument, channel) keys a consumer subscribes, sorted."""
         return sorted(self._subs.get(consumer, ()))
 
     def subscriber_count(self, key: Key) -> int:
@@ -98,12 +98,12 @@ class Hub:
     def handle(self, consumer: Consumer, message: str | bytes) -> None:
         """Serve one client message; every outcome, errors included, is a reply in the consumer's stream."""
         try:
-            request = parse_request(message, self._symbols())
+            request = parse_request(message, self._instruments())
         except ProtocolError as exc:
             consumer.send_control(encode(exc.reply()))
             return
         if request.op == "list":
-            subs = [{"symbol": s, "channel": c} for s, c in self.subscriptions(consumer)]
+            subs = [{"instrument": i, "channel": c} for i, c in self.subscriptions(consumer)]
             consumer.send_control(encode(reply("subscriptions", request, subscriptions=subs)))
         elif request.op == "subscribe":
             self._subscribe(consumer, request)
@@ -118,7 +118,7 @@ class Hub:
             self._index.setdefault(key, set()).add(consumer)
         consumer.send_control(encode(reply("subscribed", request, at=self.feed.delivered)))
         if BOOK in request.channels:
-            consumer.send_control(self._snapshot(request.symbol))
+            consumer.send_control(self._snapshot(request.instrument))
 
     def _unsubscribe(self, consumer: Consumer, request: Request) -> None:
         self.flush()
@@ -132,35 +132,18 @@ class Hub:
                     del self._index[key]
         consumer.send_control(encode(reply("unsubscribed", request, at=self.feed.delivered)))
 
-    def _snapshot(self, symbol: str) -> bytes:
-        """The book of ``symbol`` as a ``snapshot`` message (cached until the book changes)."""
-        book = self.feed.book(symbol)
-        if book is None:
-            return encode(
-                {
-                    "type": "snapshot",
-                    "symbol": symbol.upper(),
-                    "stream": self._book_stream(symbol),
-                    "synced": False,
-                    "id": None,
-                }
-            )
-        cached = self._snapshot_cache.get(symbol)
-        if cached is not None and cached[0] == book.last_update_id:
+    def _snapshot(self, instrument: str) -> bytes:
+        """The book of ``instrument`` as a ``snapshot`` message (cached until the book changes)."""
+        head = {"type": "snapshot", "instrument": instrument, "stream": self.feed.book_stream(instrument)}
+        book_id = self.feed.book_id(instrument)
+        cached = self._snapshot_cache.get(instrument)
+        if book_id is not None and cached is not None and cached[0] == book_id:
             return cached[1]
-        bids, asks = book.top()
-        body = encode(
-            {
-                "type": "snapshot",
-                "symbol": symbol.upper(),
-                "stream": self._book_stream(symbol),
-                "synced": True,
-                "id": book.last_update_id,
-                "bids": bids,
-                "asks": asks,
-            }
-        )
-        self._snapshot_cache[symbol] = (book.last_update_id, body)
+        book = self.feed.book(instrument) if book_id is not None else None
+        if book is None:
+            return encode({**head, "synced": False, "id": None})
+        body = encode({**head, "synced": True, "id": book.id, "bids": book.bids, "asks": book.asks})
+        self._snapshot_cache[instrument] = (book.id, body)
         return body
 
     # -- events ------------------------------------------------------------------------------------
@@ -175,11 +158,11 @@ class Hub:
         if not subscribers:
             return
         self.events_encoded += 1
-        entry: Entry = (encode_event(event), event.stream, event.id, event.exchange_ms)
+        entry: Entry = (encode_event(event), event)
         self._pending.append((subscribers, entry))
         if event.type == "book_resynced" and key[1] == BOOK:
             snapshot = self._snapshot(key[0])
-            self._pending.append((subscribers, (snapshot, None, None, None)))
+            self._pending.append((subscribers, (snapshot, None)))
         if self._flush_handle is None:
             self._flush_handle = asyncio.get_running_loop().call_soon(self.flush)
 

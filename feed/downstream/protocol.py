@@ -2,8 +2,9 @@
 
 No I/O here. :func:`parse_request` turns one client message into a :class:`Request` or raises
 :class:`ProtocolError` (whose :meth:`~ProtocolError.reply` is the error message to send back);
-:func:`route` says which (symbol, channel) subscription an event belongs to. docs/downstream.md is the
-human-readable description of the same protocol.
+:func:`route` says which (instrument, channel) subscription an event belongs to, from the event's
+normalized fields only (no venue is named here). docs/downstream.md is the human-readable description of
+the same protocol.
 """
 
 from __future__ import annotations
@@ -14,23 +15,25 @@ from typing import Any
 import msgspec
 import orjson
 
-from feed.events import FeedEvent
+from feed.events import STATUS_TYPES, FeedEvent
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_ID_LENGTH = 64
 MAX_CHANNELS = 8
 
-BOOK, TRADES, QUOTES, KLINES, STATUS = "book", "trades", "quotes", "klines", "status"
-CHANNELS: tuple[str, ...] = (BOOK, TRADES, QUOTES, KLINES, STATUS)
-"""book: snapshot then depth deltas; trades: trade/aggTrade; quotes: bookTicker; klines: kline_*;
-status: feed-wide connection and subscription events (no symbol)."""
-ALL_SYMBOLS = "*"
-"""The symbol of the ``status`` channel's subscription key."""
+BOOK, TRADE, QUOTE, BAR, STATUS = "book", "trade", "quote", "bar", "status"
+CHANNELS: tuple[str, ...] = (BOOK, TRADE, QUOTE, BAR, STATUS)
+"""The event model's channels (feed.events.CHANNELS): book (snapshot then book updates), trade, quote,
+bar, status (feed-wide connection and subscription events; no instrument)."""
+ALIASES = {"trades": TRADE, "quotes": QUOTE, "klines": BAR, "bars": BAR}
+"""Protocol 1's channel names, still accepted."""
+ALL = "*"
+"""The instrument of the ``status`` channel's subscription key."""
 
 OPS = ("subscribe", "unsubscribe", "list")
 
 Key = tuple[str, str]
-"""A subscription key: (lower-case symbol or ``*``, channel)."""
+"""A subscription key: (instrument or ``*``, channel)."""
 
 
 class ProtocolError(ValueError):
@@ -52,39 +55,31 @@ class Request:
 
     op: str
     id: int | str | None
-    symbol: str
+    instrument: str
     channels: tuple[str, ...]
 
     def subscription_keys(self) -> list[Key]:
         """The subscription keys this request names."""
-        return [(ALL_SYMBOLS if ch == STATUS else self.symbol, ch) for ch in self.channels]
-
-
-def channel_of_stream(stream: str) -> Key | None:
-    """``btcusdt@depth@100ms`` -> ``("btcusdt", "book")``; None for a stream kind with no channel."""
-    symbol, _, kind = stream.partition("@")
-    if not kind:
-        return None
-    if kind.startswith("depth"):
-        return symbol, BOOK
-    if kind in ("trade", "aggTrade"):
-        return symbol, TRADES
-    if kind == "bookTicker":
-        return symbol, QUOTES
-    if kind.startswith("kline_"):
-        return symbol, KLINES
-    return None
+        return [(ALL if ch == STATUS else self.instrument, ch) for ch in self.channels]
 
 
 def route(event: FeedEvent) -> Key | None:
     """The subscription key an event is delivered to (None: nobody subscribes it)."""
-    if event.stream:
-        return channel_of_stream(event.stream)
-    if event.type in ("connection", "subscription"):
-        return ALL_SYMBOLS, STATUS
-    if event.symbol:
-        return event.symbol.lower(), BOOK
+    if event.type in STATUS_TYPES or event.channel == STATUS:
+        return ALL, STATUS
+    if event.instrument and event.channel:
+        return event.instrument, event.channel
     return None
+
+
+def resolve_instrument(given: str, instruments: frozenset[str]) -> str | None:
+    """An instrument id as given, or the one instrument whose symbol is ``given`` (any case); None when
+    there is none or several."""
+    if given in instruments:
+        return given
+    wanted = given.upper()
+    matches = [i for i in instruments if i.partition(":")[2].upper() == wanted]
+    return matches[0] if len(matches) == 1 else None
 
 
 def _request_id(doc: dict[str, Any]) -> int | str | None:
@@ -98,8 +93,8 @@ def _request_id(doc: dict[str, Any]) -> int | str | None:
     return value
 
 
-def parse_request(message: str | bytes, symbols: frozenset[str]) -> Request:
-    """Validate one client message against the protocol and the symbols the feed ingests (lower case)."""
+def parse_request(message: str | bytes, instruments: frozenset[str]) -> Request:
+    """Validate one client message against the protocol and the instruments the feed ingests."""
     if isinstance(message, bytes | bytearray | memoryview):
         raise ProtocolError("bad_request", "binary frames are not accepted: send JSON text frames")
     try:
@@ -112,7 +107,7 @@ def parse_request(message: str | bytes, symbols: frozenset[str]) -> Request:
     op = doc.get("op")
     if op not in OPS:
         raise ProtocolError("unknown_op", f"op must be one of {', '.join(OPS)}, got {op!r}", request_id)
-    unknown = set(doc) - {"op", "id", "symbol", "channels"}
+    unknown = set(doc) - {"op", "id", "instrument", "symbol", "channels"}
     if unknown:
         raise ProtocolError("bad_request", f"unknown field(s): {', '.join(sorted(unknown))}", request_id)
     if op == "list":
@@ -129,31 +124,40 @@ def parse_request(message: str | bytes, symbols: frozenset[str]) -> Request:
             f"channels must be a non-empty list of at most {MAX_CHANNELS} names ({', '.join(CHANNELS)})",
             request_id,
         )
-    bad = [c for c in channels if c not in CHANNELS]
+    named = [ALIASES.get(str(c), str(c)) for c in channels]
+    bad = [c for c in named if c not in CHANNELS]
     if bad:
         raise ProtocolError(
             "unknown_channel", f"unknown channel(s) {bad}: use {', '.join(CHANNELS)}", request_id
         )
-    wanted = tuple(dict.fromkeys(channels))
-    symbol = doc.get("symbol")
-    if set(wanted) == {STATUS} and symbol is None:
-        return Request(op, request_id, ALL_SYMBOLS, wanted)
-    if not isinstance(symbol, str) or not symbol:
-        raise ProtocolError("bad_request", 'symbol is required (a string, e.g. "btcusdt")', request_id)
-    symbol = symbol.lower()
-    if symbol not in symbols:
-        known = ", ".join(sorted(symbols)[:20])
+    wanted = tuple(dict.fromkeys(named))
+    given = doc.get("instrument", doc.get("symbol"))
+    if "instrument" in doc and "symbol" in doc:
+        raise ProtocolError("bad_request", "give instrument or symbol, not both", request_id)
+    if set(wanted) == {STATUS} and given is None:
+        return Request(op, request_id, ALL, wanted)
+    if not isinstance(given, str) or not given:
         raise ProtocolError(
-            "unknown_symbol", f"symbol {symbol!r} is not ingested by this feed (known: {known})", request_id
+            "bad_request",
+            'instrument is required (a string, e.g. "binance-spot:BTCUSDT"; or symbol, e.g. "btcusdt")',
+            request_id,
         )
-    return Request(op, request_id, symbol, wanted)
+    instrument = resolve_instrument(given, instruments)
+    if instrument is None:
+        known = ", ".join(sorted(instruments)[:20])
+        raise ProtocolError(
+            "unknown_instrument",
+            f"{given!r} is not one instrument this feed ingests (known: {known})",
+            request_id,
+        )
+    return Request(op, request_id, instrument, wanted)
 
 
 def reply(kind: str, request: Request, **fields: Any) -> dict[str, Any]:
     """A success reply to ``request`` (``subscribed``, ``unsubscribed``, ``subscriptions``)."""
     body: dict[str, Any] = {"type": kind, "id": request.id}
     if request.op != "list":
-        body["symbol"] = request.symbol
+        body["instrument"] = request.instrument
         body["channels"] = list(request.channels)
     body.update(fields)
     return body

@@ -16,6 +16,7 @@ import itertools
 import logging
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,17 +119,12 @@ class DownstreamServer:
         options: DownstreamOptions,
         *,
         metrics: DownstreamMetrics | None = None,
-        symbols: Any = None,
-        book_stream: Any = None,
+        instruments: Callable[[], frozenset[str]] | None = None,
     ) -> None:
         self.feed = feed
         self.options = options
         self.metrics = metrics or DownstreamMetrics()
-        self.hub = Hub(
-            feed,
-            symbols or (lambda: frozenset()),
-            book_streams=book_stream or (lambda symbol: None),
-        )
+        self.hub = Hub(feed, instruments or (lambda: frozenset()))
         self.metrics.consumers = lambda: len(self.hub.consumers)
         self.metrics.queued = lambda: sum(c.queued for c in self.hub.consumers)
         self._server: Server | None = None

@@ -6,60 +6,47 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from feed.binance_spot.feed import BinanceSpotFeed
 from feed.downstream.http_api import HttpApi, build_http_app
 from feed.downstream.metrics import DownstreamMetrics
 from feed.downstream.server import DownstreamOptions, DownstreamServer
+from feed.feed import Feed
 
 
 class ServedFeed:
-    """A :class:`BinanceSpotFeed` plus its downstream WebSocket server and HTTP API."""
+    """A :class:`~feed.feed.Feed` plus its downstream WebSocket server and HTTP API."""
 
-    def __init__(self, feed: BinanceSpotFeed, options: DownstreamOptions) -> None:
+    def __init__(self, feed: Feed, options: DownstreamOptions) -> None:
         self.feed = feed
         self.options = options
         self.metrics = DownstreamMetrics(feed.metrics.registry)
-        self.server = DownstreamServer(
-            feed, options, metrics=self.metrics, symbols=self.symbols, book_stream=self._book_stream
-        )
+        self.server = DownstreamServer(feed, options, metrics=self.metrics, instruments=self.instruments)
         self.http: HttpApi | None = None
         self.started_at = time.time()
 
-    def symbols(self) -> frozenset[str]:
-        """The symbols the feed ingests (lower case)."""
-        return frozenset(name.partition("@")[0] for name in self.feed.core.streams)
+    def instruments(self) -> frozenset[str]:
+        """The instruments the feed ingests."""
+        return frozenset(self.feed.instruments())
 
-    def _book_stream(self, symbol: str) -> str | None:
-        state = self.feed.core.books.get(symbol.upper())
-        return state.stream if state is not None else None
-
-    def book(self, symbol: str, depth: int | None = None) -> dict[str, Any] | None:
-        """The feed's in-sync book of ``symbol`` as a JSON-ready snapshot, or None."""
-        book = self.feed.book(symbol)
+    def book(self, instrument: str, depth: int | None = None) -> dict[str, Any] | None:
+        """The feed's in-sync book of ``instrument`` as a JSON-ready snapshot, or None."""
+        book = self.feed.book(instrument, depth)
         if book is None:
             return None
-        bids, asks = book.top(depth)
-        band = self.feed.book_band(symbol)
-        return {
-            "symbol": symbol.upper(),
-            "stream": self._book_stream(symbol),
-            "id": book.last_update_id,
-            "bids": bids,
-            "asks": asks,
-            "band": list(band) if band else None,
-        }
+        return {"instrument": instrument, "stream": self.feed.book_stream(instrument), **book.body()}
 
     def health(self) -> list[str]:
-        """What is wrong right now ([] when healthy)."""
+        """What is wrong right now ([] when healthy), per venue."""
         problems = []
-        if not self.feed.pool.connections:
-            problems.append("no venue connection")
-        unsynced = sorted(sym for sym, state in self.feed.core.books.items() if not state.sync.synced)
-        if unsynced:
-            problems.append(f"books not in sync: {', '.join(unsynced)}")
-        stale = sorted(self.feed.core.staleness.stale())
-        if stale:
-            problems.append(f"stale streams: {', '.join(stale)}")
+        for name, venue in self.feed.venues.items():
+            if not any(c.connected for c in venue.pool.connections):
+                problems.append(f"{name}: no venue connection")
+            books = venue.engine.books.values()
+            unsynced = sorted(b.instrument for b in books if not b.sync.synced)
+            if unsynced:
+                problems.append(f"{name}: books not in sync: {', '.join(unsynced)}")
+            stale = sorted(venue.engine.staleness.stale())
+            if stale:
+                problems.append(f"{name}: stale streams: {', '.join(stale)}")
         return problems
 
     def stats(self) -> dict[str, Any]:
@@ -88,7 +75,7 @@ class ServedFeed:
                 app = build_http_app(
                     health=self.health,
                     book=self.book,
-                    symbols=self.symbols,
+                    instruments=self.instruments,
                     metrics=self.feed.metrics.render,
                     stats=self.stats,
                 )

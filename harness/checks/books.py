@@ -1,4 +1,8 @@
-"""Order book check: the feed's book equals the venue's true book where Binance's procedure makes it exact."""
+"""Order book check: the feed's book equals the venue's true book where the venue's procedure makes it exact.
+
+Books are in the neutral shape of docs/events.md: ``{"id", "bids", "asks"}`` (the feed's adds ``band``: the
+price range its last snapshot covered; levels outside it may be missing, so only wrong values count there).
+"""
 
 from __future__ import annotations
 
@@ -7,22 +11,21 @@ from typing import Any
 
 from harness.checks.verdict import Verdict
 
-Body = dict[str, Any]  # {"lastUpdateId", "bids": [[p, q]...], "asks": [...]}
+Body = dict[str, Any]  # {"id", "bids": [[p, q]...], "asks": [...]}
 
 
 def _levels(levels: list[list[str]], keep: Any) -> dict[Decimal, Decimal]:
     return {Decimal(p): Decimal(q) for p, q in levels if keep(Decimal(p))}
 
 
-def book_differences(
-    truth: Body, feed: Body | None, band: tuple[str, str] | None, limit: int = 5
-) -> list[str]:
-    """Differences inside ``band`` (the feed's snapshot price range), and wrong values anywhere."""
+def book_differences(truth: Body, feed: Body | None, limit: int = 5) -> list[str]:
+    """Differences inside the feed's band (its snapshot's price range), and wrong values anywhere."""
     if feed is None:
         return ["the feed's book is not in sync"]
     problems: list[str] = []
-    if truth["lastUpdateId"] != feed["lastUpdateId"]:
-        problems.append(f"lastUpdateId {feed['lastUpdateId']} != venue {truth['lastUpdateId']}")
+    if truth["id"] != feed["id"]:
+        problems.append(f"book id {feed['id']} != venue {truth['id']}")
+    band = feed.get("band")
     low, high = (Decimal(band[0]), Decimal(band[1])) if band else (Decimal(0), Decimal("Infinity"))
     for side, keep in (("bids", lambda p: p >= low), ("asks", lambda p: p <= high)):
         true_all = _levels(truth[side], lambda p: True)
@@ -39,9 +42,9 @@ def book_differences(
     return problems
 
 
-def check_books(books: dict[str, tuple[Body, Body | None, tuple[str, str] | None]]) -> Verdict:
-    """One verdict for every symbol: ``books[symbol] = (venue truth, feed book or None, feed band)``."""
-    wrong = {s: d for s, (t, f, b) in books.items() if (d := book_differences(t, f, b))}
+def check_books(books: dict[str, tuple[Body, Body | None]]) -> Verdict:
+    """One verdict for every instrument: ``books[instrument] = (venue truth, feed book or None)``."""
+    wrong = {s: d for s, (t, f) in books.items() if (d := book_differences(t, f))}
     return Verdict(
         "books exact",
         not wrong,

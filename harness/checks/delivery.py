@@ -36,20 +36,20 @@ class Delivered:
     gaps: list[tuple[int, int]] = field(default_factory=list)  # reported (first_id, last_id) ranges
 
 
-def delivered_streams(events: Iterable[Any]) -> dict[str, Delivered]:
-    """Group feed events (``FeedEvent`` or dicts from ``--jsonl``) by stream."""
-    out: dict[str, Delivered] = {}
+def delivered_streams(events: Iterable[Any]) -> dict[tuple[str, str], Delivered]:
+    """Group feed events (objects with the event schema's fields) by (venue, stream)."""
+    out: dict[tuple[str, str], Delivered] = {}
     for event in events:
-        get: Any = event.get if isinstance(event, dict) else lambda k, e=event: getattr(e, k)
-        kind, stream = get("type"), get("stream")
+        kind, stream = event.type, event.stream
         if not stream:
             continue
+        key = (event.venue, stream)
         if kind == "gap":
-            out.setdefault(stream, Delivered()).gaps.append((get("first_id"), get("id")))
-        elif kind in ("trade", "aggTrade", "depth", "bookTicker", "kline") and get("id") is not None:
-            d = out.setdefault(stream, Delivered())
-            d.ids.append(get("id"))
-            d.backfilled += bool(get("backfilled"))
+            out.setdefault(key, Delivered()).gaps.append((event.first_id, event.id))
+        elif kind == "market" and event.id is not None:
+            d = out.setdefault(key, Delivered())
+            d.ids.append(event.id)
+            d.backfilled += bool(event.backfilled)
     return out
 
 
@@ -58,25 +58,23 @@ def _in_gaps(ident: int, starts: list[int], ranges: list[tuple[int, int]]) -> bo
     return i >= 0 and ranges[i][0] <= ident <= ranges[i][1]
 
 
-LATEST_VALUE_KINDS = ("@bookTicker", "@kline_")  # each message supersedes the last: loss is not defined
-
-
-def loss_accountable(stream: str) -> bool:
-    """Whether a missing message of ``stream`` is a loss (trades, aggTrades, depth diffs) or not.
-
-    bookTicker and kline carry the latest state, their ids do not step by one, and the next message
-    replaces a missed one: the feed cannot and need not account for each.
-    """
-    return not any(kind in stream for kind in LATEST_VALUE_KINDS)
-
-
 def check_stream(
-    stream: str, published: Published, delivered: Delivered, *, t0_ns: int = 0, faults: Sequence[Any] = ()
+    stream: str,
+    published: Published,
+    delivered: Delivered,
+    *,
+    t0_ns: int = 0,
+    faults: Sequence[Any] = (),
+    latest_value: bool = False,
 ) -> list[Verdict]:
-    """No unreported loss, no duplicate, in order, no gap claiming a delivered id (one stream)."""
+    """No unreported loss, no duplicate, in order, no gap claiming a delivered id (one stream).
+
+    ``latest_value``: each message of the stream supersedes the last (quotes, bars; the venue says which),
+    its ids skip, and a missed one is replaced by the next: loss is not defined, so only duplicates, order
+    and gap exactness apply."""
     verdicts: list[Verdict] = []
-    if not loss_accountable(stream):
-        published = Published()  # only duplicates, order and gap exactness apply
+    if latest_value:
+        published = Published()
     seen = set(delivered.ids)
     ranges = sorted(delivered.gaps)
     starts = [r[0] for r in ranges]

@@ -162,7 +162,7 @@ def write_baseline(path: Path, entries: dict[str, dict[str, Any]], machine: dict
         "note": (
             "written by `tickstorm load-baseline` (nox -s load). Latency: the venue's intended send time to "
             "the moment an event is written to a subscriber's socket (the feed's own histogram, nine buckets "
-            "per decade). Subscribers take book,trades of btcusdt from the bundled spot-btcusdt recording. "
+            "per decade). Subscribers take book,trade of btcusdt from the bundled spot-btcusdt recording. "
             "The machine is shared: figures move between runs (docs/load.md)."
         ),
         "machine": machine,

@@ -19,13 +19,14 @@ from typing import IO, Any
 import orjson
 import websocket
 
-from feed.events import MARKET_TYPES
+MARKET = "market"
 
-# History records, one JSON array per line:
-#   ["s", at, symbol, [channels]]      subscribed (``at``: the feed's delivered count at that point)
-#   ["u", at, symbol, [channels]]      unsubscribed
-#   ["e", type, stream, id]            an event with a venue id
-#   ["g", stream, first_id, id, count, reason]   a gap event (the feed's, or this consumer's overflow)
+# History records, one JSON array per line (a source is "<venue>/<stream>"):
+#   ["s", at, instrument, [channels]]  subscribed (``at``: the feed's delivered count at that point)
+#   ["u", at, instrument, [channels]]  unsubscribed
+#   ["e", instrument, channel, source, id]   an event with a venue id
+#   ["g", instrument, channel, source, first_id, id, count, reason]   a gap event (the feed's, or this
+#                                      consumer's overflow)
 #   ["x"]                              the client closed: the history ends here
 
 
@@ -103,13 +104,14 @@ class FeedClient:
         self.welcome = frame.messages[0] if frame.messages else {}
         return self.welcome
 
-    def request(self, op: str, symbol: str | None = None, channels: list[str] | None = None) -> int:
-        """Send a subscribe/unsubscribe/list request; returns its id (the reply comes in order)."""
+    def request(self, op: str, instrument: str | None = None, channels: list[str] | None = None) -> int:
+        """Send a subscribe/unsubscribe/list request (``instrument``: an instrument id, or a symbol that
+        names one); returns its id (the reply comes in order)."""
         assert self.ws is not None, "not connected"
         request_id = next(self._ids)
         body: dict[str, Any] = {"op": op, "id": request_id}
-        if symbol is not None:
-            body["symbol"] = symbol
+        if instrument is not None:
+            body["instrument"] = instrument
         if channels is not None:
             body["channels"] = channels
         self.ws.send(orjson.dumps(body).decode())
@@ -135,23 +137,24 @@ class FeedClient:
             kind = msg.get("type")
             ident = msg.get("id")
             stream = msg.get("stream")
+            source = f"{msg.get('venue')}/{stream}" if stream else None
             if kind == "gap":
                 c.gaps += 1
                 detail = msg.get("detail") or {}
                 c.gap_events_lost += int(detail.get("count") or 0)
                 if history is not None:
-                    history.write(
-                        ["g", stream, msg.get("first_id"), ident, detail.get("count"), detail.get("reason")]
-                    )
+                    where = [msg.get("instrument"), msg.get("channel"), source]
+                    lost = [msg.get("first_id"), ident, detail.get("count"), detail.get("reason")]
+                    history.write(["g", *where, *lost])
             elif kind in ("subscribed", "unsubscribed"):
                 if history is not None:
-                    history.write([kind[0], msg["at"], msg["symbol"], msg["channels"]])
+                    history.write([kind[0], msg["at"], msg["instrument"], msg["channels"]])
             elif kind == "error":
                 c.errors.append(msg)
-            elif kind in MARKET_TYPES and stream and ident is not None:
+            elif kind == MARKET and stream and ident is not None:
                 c.events += 1
                 if history is not None:
-                    history.write(["e", kind, stream, ident])
+                    history.write(["e", msg.get("instrument"), msg.get("channel"), source, ident])
         return Frame(messages, len(raw), now)
 
     def close(self) -> None:

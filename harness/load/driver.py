@@ -39,7 +39,7 @@ class LoadOptions:
     processes: int = 0
     """Locust worker processes on this machine (0: one process, no master/worker split)."""
     run_time_s: float = 600.0
-    channels: str = "book,trades"
+    channels: str = "book,trade"
     recording: str = "spot-btcusdt"
     history: bool = True
     strict_tail: bool = False

@@ -1,12 +1,14 @@
 """The history join for load runs: what each subscriber received against what the feed delivered.
 
-The feed's ``--jsonl`` history is the reference: line *n* is the *n*-th event the feed delivered, and a
-``subscribed``/``unsubscribed`` reply's ``at`` is the feed's delivered count when the change took effect,
-so every subscription segment is an exact window of the feed's history. Per segment and stream the
-subscriber's events go through the chaos checkers' join (:func:`harness.checks.delivery.check_stream`:
-no duplicate, in order, gaps exact) plus a stricter fan-out check that applies to every stream kind,
-bookTicker included: each event the feed delivered in the window was received or reported in a gap
-received by the subscriber, and nothing else was received.
+The feed's ``--jsonl`` history is the reference: its *n*-th event (after the schema header) is the *n*-th
+event the feed delivered, and a ``subscribed``/``unsubscribed`` reply's ``at`` is the feed's delivered
+count when the change took effect, so every subscription segment is an exact window of the feed's history.
+Events are keyed by their source (``<venue>/<stream>``) and routed to subscriptions by their normalized
+``instrument`` and ``channel`` (docs/events.md), the same fields the downstream server routes by. Per
+segment and stream the subscriber's events go through the chaos checkers' join
+(:func:`harness.checks.delivery.check_stream`: no duplicate, in order, gaps exact) plus a stricter fan-out
+check that applies to every stream kind, quotes included: each event the feed delivered in the window was
+received or reported in a gap received by the subscriber, and nothing else was received.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from typing import Any
 
 import orjson
 
-from feed.downstream.protocol import ALL_SYMBOLS, STATUS, Key, channel_of_stream
-from feed.journal import read_journal
 from harness.checks.delivery import Delivered, Published, check_stream
 from harness.checks.verdict import Verdict
+from harness.feed_history import MARKET, read_feed_history
 
 EVIDENCE = 5
+STATUS = "status"
+ALL = "*"
+Key = tuple[str, str]
+"""A subscription key: (instrument or ``*``, channel)."""
 
 
 @dataclass
@@ -39,12 +44,13 @@ class StreamHistory:
 class FeedHistory:
     """The feed's delivered market events, per stream, in delivery order."""
 
-    streams: dict[str, StreamHistory] = field(default_factory=dict)
+    streams: dict[str, StreamHistory] = field(default_factory=dict)  # by source: "<venue>/<stream>"
+    keys: dict[str, Key] = field(default_factory=dict)  # source -> (instrument, channel)
     delivered: int = 0
 
     def streams_of(self, key: Key) -> list[str]:
-        """The streams whose events a subscription key receives."""
-        return sorted(s for s in self.streams if channel_of_stream(s) == key)
+        """The sources whose events a subscription key receives."""
+        return sorted(s for s in self.streams if self.keys.get(s) == key)
 
     def window(self, stream: str, after: int, upto: int | None) -> list[int]:
         """Ids of ``stream`` delivered at indices in (after, upto] (upto None: to the end)."""
@@ -57,12 +63,16 @@ class FeedHistory:
 
 
 def load_feed_history(path: Path) -> FeedHistory:
-    """Read the feed's ``--jsonl`` file (only type, stream and id of market events are kept)."""
+    """Read the feed's ``--jsonl`` file (source, key and id of market events are kept)."""
     history = FeedHistory()
     index = 0
-    for index, event in enumerate(read_journal(path), 1):
-        if event.is_market and event.stream and event.id is not None:
-            hist = history.streams.setdefault(event.stream, StreamHistory())
+    for index, event in enumerate(read_feed_history(path), 1):
+        if event.type == MARKET and event.stream and event.id is not None:
+            source = f"{event.venue}/{event.stream}"
+            hist = history.streams.get(source)
+            if hist is None:
+                hist = history.streams[source] = StreamHistory()
+                history.keys[source] = (event.instrument, event.channel)
             hist.indices.append(index)
             hist.ids.append(event.id)
     history.delivered = index
@@ -111,27 +121,27 @@ def _segments(records: Iterable[list[Any]]) -> tuple[list[Segment], list[str]]:
     for rec in records:
         kind = rec[0]
         if kind in ("s", "u"):
-            _, at, symbol, channels = rec
+            _, at, instrument, channels = rec
             for channel in channels:
-                sub: Key = (ALL_SYMBOLS if channel == STATUS else symbol, channel)
+                sub: Key = (ALL if channel == STATUS else instrument, channel)
                 if kind == "s" and sub not in active:
                     active[sub] = Segment(sub, at)
                     segments.append(active[sub])
                 elif kind == "u" and sub in active:
                     active.pop(sub).end = at
         elif kind in ("e", "g"):
-            stream = rec[2] if kind == "e" else rec[1]
-            key = channel_of_stream(stream) if stream else None
+            _, instrument, channel, source, *rest = rec
+            key = (instrument, channel) if source else None
             segment = active.get(key) if key is not None else None
             if segment is None:
                 if key is not None:
-                    stray.append(f"{kind}:{stream}:{rec[3]}")
+                    stray.append(f"{kind}:{source}:{rest[-1] if kind == 'e' else rest[1]}")
                 continue
-            delivered = segment.delivered.setdefault(stream, Delivered())
+            delivered = segment.delivered.setdefault(source, Delivered())
             if kind == "e":
-                delivered.ids.append(rec[3])
-            elif rec[2] is not None and rec[3] is not None:
-                delivered.gaps.append((rec[2], rec[3]))
+                delivered.ids.append(rest[0])
+            elif rest[0] is not None and rest[1] is not None:
+                delivered.gaps.append((rest[0], rest[1]))
         elif kind == "x":
             for segment in active.values():
                 segment.closed_by_client = True

@@ -29,7 +29,6 @@ from locust.contrib.fasthttp import FastHttpSession
 from locust.env import Environment
 from websocket import WebSocketException
 
-from feed.downstream.protocol import channel_of_stream
 from harness.load.client import FeedClient, Frame, HistoryWriter
 from harness.load.probe import FeedProbe
 from harness.load.shape import Done, Knee, Measurement, Next, Step, Verdict, decide, judge, parse_plan
@@ -47,7 +46,7 @@ def _options(parser: Any) -> None:
     add("--feed-http", "FEED_HTTP", default="", help="the feed's downstream HTTP API base URL")
     add("--venue-control", "VENUE_CONTROL", default="", help="the venue's control API (replay speed)")
     add("--feed-symbols", "SYMBOLS", default="btcusdt", help="symbols subscribers pick from (round robin)")
-    add("--feed-channels", "CHANNELS", default="book,trades", help="channels each subscriber subscribes")
+    add("--feed-channels", "CHANNELS", default="book,trade", help="channels each subscriber subscribes")
     add("--history-dir", "HISTORY_DIR", default="", help="write per-subscriber histories here (join)")
     add("--plan", "PLAN", default="1x10", help="steps SPEEDxSUBSCRIBERS, comma-separated")
     add("--step-s", "STEP_S", type=float, default=20.0, help="measured seconds per step")
@@ -166,13 +165,12 @@ class Subscriber(User):
                     context={},
                 )
                 continue
-            stream = msg.get("stream")
-            key = channel_of_stream(stream) if stream else None
-            if key is None:
+            channel = msg.get("channel")
+            if kind != "market" or not channel:
                 continue
-            exchange_ms = msg.get("exchange_ms")
-            lag = max(frame.received_wall_s * 1000 - exchange_ms, 0.0) if exchange_ms else 0.0
-            worst[key[1]] = max(worst.get(key[1], 0.0), lag)
+            exchange_ns = msg.get("exchange_ns")
+            lag = max(frame.received_wall_s * 1000 - exchange_ns / 1e6, 0.0) if exchange_ns else 0.0
+            worst[channel] = max(worst.get(channel, 0.0), lag)
         for channel, lag in worst.items():
             self.environment.events.request.fire(
                 request_type="WS",

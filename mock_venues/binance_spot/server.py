@@ -1,83 +1,57 @@
 """The mock Binance spot venue: WebSocket streams, REST and a control API around one replay timeline.
 
 ``async with BinanceSpotVenue(VenueConfig(recordings=[...])) as venue:`` starts everything on loopback and
-exposes ``venue.ws_url``, ``venue.rest_url`` and ``venue.control_url``. The same object offers the control
-calls in Python (faults, speed, closes) that the control HTTP API offers to other processes.
+exposes ``venue.ws_url``, ``venue.rest_url`` and ``venue.control_url``. The venue-neutral parts (servers,
+replay, faults, history, control API) are :class:`~mock_venues.base.venue.VenueBase`; this module adds
+Binance's: the handshake paths, the session protocol (:mod:`mock_venues.binance_spot.session`), the
+market model (:mod:`mock_venues.binance_spot.model`), the REST API (:mod:`mock_venues.binance_spot.rest`)
+and the Binance tape that reads the recordings (:mod:`mock_venues.binance_spot.tape`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import itertools
+import re
 import time
-from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
-from pathlib import Path
-from types import TracebackType
-from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, unquote
 
+import orjson
 from aiohttp import web
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
-from websockets.http11 import Request, Response
+from websockets.asyncio.server import ServerConnection
 
+from mock_venues.base.limits import WeightLimiter
+from mock_venues.base.rest_faults import RestFaults
+from mock_venues.base.session import SessionBase
+from mock_venues.base.venue import HandshakeError as BaseHandshakeError
+from mock_venues.base.venue import VenueBase, VenueConfig
 from mock_venues.binance_spot import streams as stream_names
 from mock_venues.binance_spot.book import TrueBook
-from mock_venues.binance_spot.control_api import build_control_app
-from mock_venues.binance_spot.limits import ConnectionAttemptLimiter, WeightLimiter
-from mock_venues.binance_spot.market import MarketState, RestFaults, RestRequestRecord
-from mock_venues.binance_spot.publisher import Publisher
+from mock_venues.binance_spot.market import MarketState, RestRequestRecord
+from mock_venues.binance_spot.model import BinanceSpotModel
+from mock_venues.binance_spot.reference import BinanceReferenceClient
 from mock_venues.binance_spot.rest import build_rest_app
 from mock_venues.binance_spot.session import Session
+from mock_venues.binance_spot.tape import binance_source
 from mock_venues.binance_spot.trade_store import TradeStore
-from mock_venues.faults import FaultBook, FaultRule
-from mock_venues.history import VenueHistory
 from mock_venues.recordings import recorded_exchange_info
-from mock_venues.replay.clock import ReplayClock
 from mock_venues.replay.source import ReplaySource
 
 VENUE_NAME = "binance-spot"
 # Where a client stream's data comes from when the recording carries another cadence of the same stream.
 DEPTH_FALLBACKS = ("@depth@100ms", "@depth@0ms", "@depth")
 
-
-@dataclass
-class VenueConfig:
-    """Everything that shapes one venue instance; defaults are Binance's documented values."""
-
-    recordings: list[Path]
-    speed: float | None = 1.0  # 0.1..100, None = as fast as possible
-    fanout: int = 1
-    loop: bool = False
-    amplify: float = 1.0
-    symbols: list[str] | None = None
-    host: str = "127.0.0.1"
-    ws_port: int = 0
-    rest_port: int = 0
-    control_port: int = 0
-    autostart: bool = True  # False: replay waits for start() / POST /replay/start
-    seed: int | None = None
-    rebase_times: bool = True  # event times E/T moved to the intended send time
-    ping_interval_s: float = 20.0
-    pong_timeout_s: float = 60.0
-    max_connection_age_s: float = 24 * 3600.0
-    max_age_close_code: int = 1001
-    max_streams_per_connection: int = 1024
-    max_incoming_per_second: int = 5
-    max_connection_attempts: int = 300
-    connection_attempt_window_s: float = 300.0
-    rest_weight_per_minute: int = 6000
-    ban_scale: float = 1.0  # multiplies 418 ban lengths (scenarios compress time)
-    refuse_code: int = 2
-    refuse_msg: str = "Invalid request: subscription refused"
-    extra: dict[str, Any] = field(default_factory=dict)
+__all__ = ["BinanceSpotVenue", "Endpoint", "HandshakeError", "VenueConfig", "parse_endpoint"]
 
 
-class HandshakeError(ValueError):
-    """A WebSocket upgrade request the venue rejects (bad path or stream)."""
+class HandshakeError(BaseHandshakeError):
+    """A WebSocket upgrade request the venue refuses: HTTP status and Binance's ``{"code","msg"}`` body."""
+
+    def __init__(self, status: HTTPStatus, code: int, msg: str) -> None:
+        super().__init__(msg, status, orjson.dumps({"code": code, "msg": msg}))
+        self.code = code
+        self.msg = msg
 
 
 @dataclass(frozen=True)
@@ -85,79 +59,109 @@ class Endpoint:
     """What a client asked for in the upgrade URL."""
 
     combined: bool
-    streams: tuple[str, ...]
+    streams: tuple[str, ...]  # valid stream names, subscribed at connect
+    ignored: tuple[str, ...] = ()  # names in the URL that are not stream names: accepted, never delivered
+
+
+# Handshake rules of the stream host. Sources (details and the unverified points in docs/venue.md):
+# [doc] binance-spot-api-docs web-socket-streams.md / CHANGELOG.md / errors.md; [obs] what clients send
+# and report against the real host. Where neither says anything the mock's choice is marked [unverified].
+TIME_UNITS_MS = frozenset({"MILLISECOND", "millisecond"})  # [doc] 2024-12-17: the only four values
+TIME_UNITS_US = frozenset({"MICROSECOND", "microsecond"})
+# [doc] errors.md -1194 INVALID_TIME_UNIT (REST and WebSocket API); that the stream host refuses an invalid
+# value at the handshake with it, and with HTTP 400, is [unverified].
+INVALID_TIME_UNIT = (-1194, "Invalid value for time unit; expected either MICROSECOND or MILLISECOND.")
+# The mock's own refusals (unknown path, microseconds) use code -1: the real host's status and body for
+# other paths are not documented [unverified], and microseconds are a limitation of the mock, not Binance's.
+MOCK_REFUSAL_CODE = -1
 
 
 def parse_endpoint(path: str) -> Endpoint:
-    """Map an upgrade path (``/ws``, ``/ws/<s>``, ``/stream``, ``/stream?streams=a/b``) to an endpoint."""
-    parts = urlsplit(path)
-    query = parse_qs(parts.query)
-    unit = query.get("timeUnit", ["MILLISECOND"])[0]
-    if unit.upper() != "MILLISECOND":
-        raise HandshakeError(f"timeUnit {unit!r} is not supported by the mock (MILLISECOND only)")
-    route = parts.path.rstrip("/") or "/"
+    """Map an upgrade path (``/ws``, ``/ws/<s>[/<s>...]``, ``/stream``, ``/stream?streams=a/b``).
+
+    Names in the URL that are not stream names are accepted and ignored, never refused: ccxt connects to
+    ``/ws/0``, ``/ws/1``... and subscribes afterwards, user-data clients put a listenKey there, and clients
+    that sent malformed names (upper-case symbols, wrong case of the stream type) report that the real
+    host opened the connection and sent nothing [obs]. Raises :class:`HandshakeError` for an unknown path
+    (404), an invalid ``timeUnit`` (400) and ``timeUnit=MICROSECOND`` (501: valid on Binance, not
+    implemented by this mock, which would otherwise send milliseconds to a client that asked for µs).
+    """
+    # A request target is a path and a query (`urlsplit` would read `//ws/...` as a host name).
+    raw_path, _, raw_query = path.partition("?")
+    # `+` stays a plus sign (stream names such as `btcusdt@kline_1m@+08:00` carry one; none has a space).
+    query: dict[str, list[str]] = {}
+    for key, value in parse_qsl(raw_query.replace("+", "%2B"), keep_blank_values=True):
+        query.setdefault(key, []).append(value)
+    units = query.get("timeUnit")
+    if units is not None:
+        unit = units[0]
+        if unit in TIME_UNITS_US:
+            raise HandshakeError(
+                HTTPStatus.NOT_IMPLEMENTED,
+                MOCK_REFUSAL_CODE,
+                f"timeUnit={unit} is valid on Binance but not implemented by this mock venue "
+                "(it sends milliseconds only)",
+            )
+        if unit not in TIME_UNITS_MS:
+            raise HandshakeError(HTTPStatus.BAD_REQUEST, *INVALID_TIME_UNIT)
+    # [doc] URL-encoded URLs are accepted (CHANGELOG 2025-12-02): decode before splitting, so an encoded `/`
+    # separates names too. Repeated slashes collapse and a trailing slash is dropped ([doc] mentions
+    # `/stream/`; `/ws/` and `//ws` are [unverified]).
+    route = re.sub(r"/{2,}", "/", unquote(raw_path)).rstrip("/") or "/"
     if route == "/stream":
-        names = [s for s in query.get("streams", [""])[0].split("/") if s]
+        names = [n for value in query.get("streams", []) for n in value.split("/") if n]
         combined = True
-    elif route == "/ws":
-        names, combined = [], False
-    elif route.startswith("/ws/"):
-        names, combined = [unquote(s) for s in route[4:].split("/") if s], False
+    elif route == "/ws" or route.startswith("/ws/"):
+        names, combined = [n for n in route[4:].split("/") if n], False
     else:
-        raise HandshakeError(f"unknown path {parts.path!r}")
-    for name in names:
-        if stream_names.parse_stream(name) is None:
-            raise HandshakeError(f"Invalid request: invalid stream {name!r}")
-    return Endpoint(combined, tuple(dict.fromkeys(names)))
+        raise HandshakeError(HTTPStatus.NOT_FOUND, MOCK_REFUSAL_CODE, f"unknown path {raw_path!r}")
+    streams = [n for n in names if stream_names.parse_stream(n) is not None]
+    ignored = [n for n in names if stream_names.parse_stream(n) is None]
+    return Endpoint(combined, tuple(dict.fromkeys(streams)), tuple(dict.fromkeys(ignored)))
 
 
-class BinanceSpotVenue:
+class BinanceSpotVenue(VenueBase):
     """A running mock Binance spot venue (async context manager)."""
 
-    def __init__(self, config: VenueConfig) -> None:
-        self.config = config
-        self.history = VenueHistory()
-        # Every message published, once, whoever was subscribed (connection 0): what a feed should have got.
-        self.timeline = VenueHistory()
-        self.faults = FaultBook(config.seed)
-        self.source = ReplaySource(
-            config.recordings,
-            fanout=config.fanout,
-            amplify=config.amplify,
-            loop=config.loop,
-            symbols=config.symbols,
+    name: ClassVar[str] = VENUE_NAME
+    description: ClassVar[str] = "mock Binance spot: WebSocket streams, REST, control API"
+    default_recording: ClassVar[str] = "spot-btcusdt"
+    recording_formats: ClassVar[frozenset[str]] = frozenset({"binance"})
+
+    check_sets: ClassVar[tuple[tuple[str, float], ...]] = (
+        # speeds keep each replay around five seconds
+        ("spot-btcusdt", 100.0),
+        ("spot-multi-2021", 20.0),
+        ("spot-10sym-2021", 20.0),
+        ("spot-4sym-2021", 10.0),
+    )
+
+    @classmethod
+    def reference_client(cls, ws_url: str, streams: list[str]) -> BinanceReferenceClient:
+        """A combined-stream client with every stream in the URL, keeping books by Binance's procedure."""
+        return BinanceReferenceClient(f"{ws_url}/stream?streams={'/'.join(streams)}")
+
+    def build_source(self) -> ReplaySource:
+        """The Binance tape over the configured recordings."""
+        cfg = self.config
+        return binance_source(
+            cfg.recordings, fanout=cfg.fanout, amplify=cfg.amplify, loop=cfg.loop, symbols=cfg.symbols
         )
+
+    def build_model(self) -> BinanceSpotModel:
+        """True books from the recorded snapshots, trade stores for REST backfill, weights, exchangeInfo."""
+        cfg, symbols = self.config, self.source.symbols
         self.market = MarketState(
-            symbols=self.source.symbols,
-            books={s: self._initial_book(s) for s in self.source.symbols},
-            trades={s: TradeStore() for s in self.source.symbols},
-            weights=WeightLimiter(limit=config.rest_weight_per_minute, ban_scale=config.ban_scale),
+            symbols=symbols,
+            books={s: self._initial_book(s) for s in symbols},
+            trades={s: TradeStore() for s in symbols},
+            weights=WeightLimiter(limit=cfg.rest_weight_per_minute, ban_scale=cfg.ban_scale),
             faults=RestFaults(),
             server_time_ms=lambda: time.time_ns() // 1_000_000,
             on_request=self._on_rest_request,
-            exchange_info_template=_exchange_info_for(self.source.symbols),
+            exchange_info_template=_exchange_info_for(symbols),
         )
-        self.publisher = Publisher(
-            self.source,
-            ReplayClock(config.speed),
-            self.market,
-            self.history,
-            self.faults,
-            rebase_times=config.rebase_times,
-            timeline=self.timeline,
-        )
-        self.publisher.slow_client_closer = self._close_slow_client
-        self._replay_streams = set(self.source.streams)
-        self._attempts = ConnectionAttemptLimiter(
-            limit=config.max_connection_attempts, window_ns=int(config.connection_attempt_window_s * 1e9)
-        )
-        self.sessions: dict[int, Session] = {}
-        self._session_ids = itertools.count(1)
-        self._ws_server: Server | None = None
-        self._runners: list[web.AppRunner] = []
-        self._replay_task: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Future[Any]] = set()
-        self.ws_url = self.rest_url = self.control_url = ""
+        return BinanceSpotModel(self.market, rebase_times=cfg.rebase_times)
 
     def _initial_book(self, symbol: str) -> TrueBook:
         book = TrueBook(symbol)
@@ -166,82 +170,49 @@ class BinanceSpotVenue:
             book.load_snapshot(snap["lastUpdateId"], snap["bids"], snap["asks"])
         return book
 
-    # -- lifecycle -----------------------------------------------------------------------------------
+    def check_handshake(self, path: str) -> None:
+        """Binance's paths; too many streams in the URL is refused too."""
+        endpoint = parse_endpoint(path)
+        limit = self.config.max_streams_per_connection
+        if len(endpoint.streams) > limit:
+            raise HandshakeError(
+                HTTPStatus.BAD_REQUEST, 2, f"Invalid request: too many streams (max {limit})"
+            )
 
-    async def __aenter__(self) -> BinanceSpotVenue:
-        await self.start_servers()
-        return self
+    def attempts_refused_body(self) -> bytes:
+        """Binance's -1003 body."""
+        return orjson.dumps({"code": -1003, "msg": "Too many connection attempts"})
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
+    def new_session(self, conn: ServerConnection, session_id: int) -> SessionBase:
+        """A Binance session subscribed to the streams named in the path."""
+        assert conn.request is not None
+        endpoint = parse_endpoint(conn.request.path)
+        session = Session(self, conn, session_id, endpoint.combined)
+        for name in endpoint.streams:
+            session.subscribe(name)
+        return session
 
-    async def start_servers(self) -> None:
-        """Bind the WebSocket, REST and control servers; start the replay unless autostart is off."""
-        cfg = self.config
-        self._ws_server = await serve(
-            self._handle,
-            cfg.host,
-            cfg.ws_port,
-            process_request=self._process_request,
-            ping_interval=cfg.ping_interval_s,
-            ping_timeout=cfg.pong_timeout_s,
-            compression=None,
-            max_size=2**16,
-            server_header=None,
-        )
-        ws_port = self._ws_server.sockets[0].getsockname()[1]
-        self.ws_url = f"ws://{_host_for_url(cfg.host)}:{ws_port}"
-        self.rest_url = await self._start_app(build_rest_app(self.market), cfg.rest_port)
-        self.control_url = await self._start_app(build_control_app(self), cfg.control_port)
-        self._replay_task = asyncio.create_task(self.publisher.run(), name="venue-replay")
-        if cfg.autostart:
-            self.start_replay()
+    def connect_detail(self, conn: ServerConnection) -> dict[str, Any]:
+        """Names in the URL that are not streams (accepted, never delivered)."""
+        assert conn.request is not None
+        return {"ignored": list(parse_endpoint(conn.request.path).ignored)}
 
-    async def _start_app(self, app: web.Application, port: int) -> str:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, self.config.host, port, reuse_address=True)
-        await site.start()
-        self._runners.append(runner)
-        server = site._server
-        assert server is not None and server.sockets  # type: ignore[attr-defined]
-        bound = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        return f"http://{_host_for_url(self.config.host)}:{bound}"
+    def session_state(self, session: SessionBase) -> dict[str, Any]:
+        """Whether the connection gets combined-stream wrappers."""
+        return {"combined": getattr(session, "combined", False)}
 
-    async def stop(self) -> None:
-        """Close every connection and server; cancel the replay and background jobs."""
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
-        if self._replay_task is not None:
-            self._replay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._replay_task
-            self._replay_task = None
-        if self._ws_server is not None:
-            self._ws_server.close()
-            await self._ws_server.wait_closed()
-            self._ws_server = None
-        for runner in self._runners:
-            await runner.cleanup()
-        self._runners.clear()
+    def rest_app(self) -> web.Application:
+        """``/api/v3/...`` served from the market state."""
+        return build_rest_app(self.market)
 
-    def start_replay(self) -> None:
-        """Begin the replay (when built with ``autostart=False``)."""
-        self.history.record_event(time.monotonic_ns(), "replay_start")
-        self.publisher.start()
-
-    async def wait_replay_done(self, timeout: float | None = None) -> None:
-        """Wait until the timeline has been fully replayed."""
-        await asyncio.wait_for(self.publisher.done.wait(), timeout)
-
-    # -- WebSocket handshake and connections -------------------------------------------------------
+    def apply_rest_fault(self, faults: RestFaults) -> None:
+        """The REST app reads the fault from the market state."""
+        self.market.faults = faults
 
     def replay_stream_for(self, client_stream: str) -> str | None:
-        """The replay stream that feeds a client stream name, or None if nothing recorded feeds it."""
-        if client_stream in self._replay_streams:
+        """The replay stream feeding a client stream (``@depth`` is fed by another recorded cadence)."""
+        streams = self.source.streams
+        if client_stream in streams:
             return client_stream
         parsed = stream_names.parse_stream(client_stream)
         if parsed is None:
@@ -249,160 +220,28 @@ class BinanceSpotVenue:
         if parsed.kind == "depth":
             symbol = client_stream.split("@", 1)[0]
             for suffix in DEPTH_FALLBACKS:
-                if symbol + suffix in self._replay_streams:
+                if symbol + suffix in streams:
                     return symbol + suffix
         return None
 
-    def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
-        now = time.monotonic_ns()
-        peer = conn.remote_address[0] if conn.remote_address else "?"
-        if not self._attempts.hit(peer, now):
-            self.history.record_event(now, "connection_refused", peer=peer, reason="attempt limit")
-            return _json_response(HTTPStatus.TOO_MANY_REQUESTS, -1003, "Too many connection attempts")
-        try:
-            parse_endpoint(request.path)
-        except HandshakeError as exc:
-            status = HTTPStatus.NOT_FOUND if "unknown path" in str(exc) else HTTPStatus.BAD_REQUEST
-            return _json_response(status, 2 if status == HTTPStatus.BAD_REQUEST else -1, str(exc))
-        if len(parse_endpoint(request.path).streams) > self.config.max_streams_per_connection:
-            limit = self.config.max_streams_per_connection
-            return _json_response(
-                HTTPStatus.BAD_REQUEST, 2, f"Invalid request: too many streams (max {limit})"
-            )
-        return None
-
-    async def _handle(self, conn: ServerConnection) -> None:
-        assert conn.request is not None
-        endpoint = parse_endpoint(conn.request.path)
-        session = Session(self, conn, next(self._session_ids), endpoint.combined)
-        self.sessions[session.id] = session
-        self.history.record_event(
-            time.monotonic_ns(),
-            "connect",
-            connection=session.id,
-            path=conn.request.path,
-            streams=list(endpoint.streams),
-        )
-        for name in endpoint.streams:
-            session.subscribe(name)
-        try:
-            await session.serve()
-        finally:
-            self.sessions.pop(session.id, None)
-            code = conn.close_code
-            self.history.record_event(time.monotonic_ns(), "disconnect", connection=session.id, code=code)
-
-    async def close_session(self, session: Session, code: int, reason: str) -> None:
-        """Close one client connection with a close code."""
-        self.publisher.remove_session(session)
-        await session.conn.close(code, reason)
-
-    def _close_slow_client(self, session: Session) -> None:
-        self.history.record_event(time.monotonic_ns(), "slow_client_closed", connection=session.id)
-        self.spawn(self.close_session(session, 1008, "Slow consumer"))
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Run a background job owned by the venue (kept referenced until it ends, cancelled on stop)."""
-        task = asyncio.ensure_future(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    # -- control calls (the control API maps onto these) -------------------------------------------
-
-    def add_fault(self, kind: str, **params: Any) -> FaultRule:
-        """Add a per-message fault rule (see :mod:`mock_venues.faults`); recorded in the history."""
-        now = time.monotonic_ns()
-        rule = self.faults.add(kind, now_ns=now, **params)
-        self.history.record_event(now, "fault", **rule.describe())
-        return rule
-
-    def remove_fault(self, rule_id: int) -> bool:
-        """Remove one fault rule."""
-        removed = self.faults.remove(rule_id)
-        if removed:
-            self.history.record_event(time.monotonic_ns(), "fault_removed", id=rule_id)
-        return removed
-
-    def clear_faults(self) -> None:
-        """Remove every message fault rule and the REST fault."""
-        self.faults.clear()
-        self.market.faults = RestFaults()
-        self.history.record_event(time.monotonic_ns(), "faults_cleared")
-
-    async def close_connections(
-        self, code: int = 1000, reason: str = "", connection: int | None = None, shutdown_event: bool = False
-    ) -> list[int]:
-        """Close every connection (or one) with ``code``; optionally send ``serverShutdown`` first."""
-        targets = [s for s in self.sessions.values() if connection is None or s.id == connection]
-        self.history.record_event(
-            time.monotonic_ns(),
-            "close_connections",
-            code=code,
-            reason=reason,
-            connections=[s.id for s in targets],
-            shutdown_event=shutdown_event,
-        )
-        for session in targets:
-            if shutdown_event and session.open:
-                body = b'{"e":"serverShutdown","E":%d}' % (time.time_ns() // 1_000_000)
-                frame = b'{"stream":"!serverShutdown","data":' + body + b"}" if session.combined else body
-                with contextlib.suppress(Exception):
-                    await session.send_now(frame)
-        await asyncio.gather(*(self.close_session(s, code, reason) for s in targets), return_exceptions=True)
-        return [s.id for s in targets]
-
-    def set_speed(self, speed: float | None) -> None:
-        """Change the replay speed live."""
-        self.publisher.set_speed(speed)
-        self.history.record_event(time.monotonic_ns(), "speed", speed=speed)
-
-    def stall(self, duration_s: float) -> None:
-        """Stall the sender for ``duration_s`` seconds (the schedule keeps running)."""
-        if duration_s <= 0:
-            raise ValueError("duration_s must be positive")
-        self.publisher.stall(duration_s)
-        self.history.record_event(time.monotonic_ns(), "stall", duration_s=duration_s)
+    def latest_value(self, client_stream: str) -> bool:
+        """bookTicker (best bid/ask now) and klines (the candle so far) supersede their predecessors."""
+        parsed = stream_names.parse_stream(client_stream)
+        return parsed is not None and parsed.kind in ("bookTicker", "kline")
 
     def insert_gap(self, symbol: str, skip: int = 1) -> None:
         """Make ``symbol``'s depth update ids jump by ``skip`` (a sequence gap a feed must detect)."""
-        symbol = symbol.upper()
-        if symbol not in self.market.books:
-            raise ValueError(f"unknown symbol {symbol!r}")
-        if skip < 1:
-            raise ValueError("skip must be >= 1")
-        self.publisher.insert_gap(symbol, skip)
-        self.history.record_event(time.monotonic_ns(), "gap", symbol=symbol, skip=skip)
-
-    def set_rest_fault(self, faults: RestFaults) -> None:
-        """Answer REST requests with an error status and/or slowly (see :class:`RestFaults`)."""
-        self.market.faults = faults
-        self.history.record_event(time.monotonic_ns(), "rest_fault", **_rest_fault_detail(faults))
+        assert isinstance(self.model, BinanceSpotModel)
+        self.model.insert_gap(symbol, skip)
+        self.history.record_event(time.monotonic_ns(), "gap", symbol=symbol.upper(), skip=skip)
 
     def true_book(self, symbol: str, limit: int = 5000) -> dict[str, Any]:
-        """The venue's true order book of ``symbol`` right now."""
+        """The venue's true order book of ``symbol`` right now (``{"id", "bids", "asks"}``)."""
         book = self.market.books.get(symbol.upper())
         if book is None:
             raise KeyError(symbol)
-        return book.snapshot(limit)
-
-    def state(self) -> dict[str, Any]:
-        """A JSON-able summary: urls, speed, replay progress, connections and their subscriptions."""
-        return {
-            "venue": VENUE_NAME,
-            "ws": self.ws_url,
-            "rest": self.rest_url,
-            "control": self.control_url,
-            "speed": self.publisher.clock.speed,
-            "published": self.publisher.published,
-            "replay_started": self.publisher.started.is_set(),
-            "replay_done": self.publisher.done.is_set(),
-            "symbols": len(self.market.symbols),
-            "connections": {
-                str(s.id): {"combined": s.combined, "streams": list(s.subscriptions)}
-                for s in self.sessions.values()
-            },
-            "faults": [r.describe() for r in self.faults.rules()],
-        }
+        snap = book.snapshot(limit)
+        return {"id": snap["lastUpdateId"], "bids": snap["bids"], "asks": snap["asks"]}
 
     def _on_rest_request(self, record: RestRequestRecord) -> None:
         self.history.record_event(
@@ -415,38 +254,9 @@ class BinanceSpotVenue:
             ip=record.ip,
         )
 
-    def ready_line(self) -> dict[str, str]:
-        """The JSON object printed on stdout when the venue process is ready."""
-        return {
-            "event": "ready",
-            "venue": VENUE_NAME,
-            "ws": self.ws_url,
-            "rest": self.rest_url,
-            "control": self.control_url,
-        }
-
 
 def _exchange_info_for(symbols: list[str]) -> dict[str, Any]:
     """The recorded exchangeInfo document cut down to the venue's symbols (others are synthesized)."""
     wanted = set(symbols)
     doc = recorded_exchange_info()
     return {**doc, "symbols": [e for e in doc.get("symbols", []) if e.get("symbol") in wanted]}
-
-
-def _rest_fault_detail(faults: RestFaults) -> dict[str, Any]:
-    detail = dict(vars(faults)) if hasattr(faults, "__dict__") else {}
-    if isinstance(detail.get("paths"), frozenset):
-        detail["paths"] = sorted(detail["paths"])
-    return detail
-
-
-def _json_response(status: HTTPStatus, code: int, msg: str) -> Response:
-    import orjson
-
-    body = orjson.dumps({"code": code, "msg": msg})
-    headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-    return Response(status.value, status.phrase, headers, body)
-
-
-def _host_for_url(host: str) -> str:
-    return f"[{host}]" if ":" in host else host

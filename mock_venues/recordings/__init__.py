@@ -7,12 +7,11 @@ A *bundled set* is a named group of files that replay together as one timeline.
 
 from __future__ import annotations
 
-import gzip
 import os
 from pathlib import Path
 from typing import Any
 
-import orjson
+from tickstorm.recording import read_recording
 
 HERE = Path(__file__).resolve().parent
 
@@ -30,6 +29,8 @@ BUNDLED_SETS: dict[str, tuple[str, ...]] = {
     ),
 }
 BUNDLED = frozenset(BUNDLED_SETS)
+BUNDLED_FORMATS: dict[str, str] = {name: "binance" for name in BUNDLED_SETS}
+"""The recording format of each bundled set (which venue tapes read it: VenueBase.recording_formats)."""
 EXCHANGE_INFO_FILE = "cryptofeed-b90fa9b87c-BINANCE.0.norm.jsonl.gz"  # one recorded /api/v3/exchangeInfo
 
 
@@ -46,22 +47,28 @@ def bundled(name: str) -> list[Path]:
 
 def recorded_exchange_info() -> dict[str, Any]:
     """The recorded exchangeInfo document (2021-10-12, every spot symbol of that day)."""
-    with gzip.open(HERE / EXCHANGE_INFO_FILE, "rb") as fh:
-        for line in fh:
-            record = orjson.loads(line)
-            if record.get("src") == "rest" and isinstance(record.get("data"), dict):
-                data: dict[str, Any] = record["data"]
-                return data
+    for record in read_recording(HERE / EXCHANGE_INFO_FILE):
+        if record.src == "rest" and isinstance(record.data, dict):
+            data: dict[str, Any] = record.data
+            return data
     raise ValueError(f"{EXCHANGE_INFO_FILE} holds no exchangeInfo response")
 
 
-def shared_stream_recordings() -> list[Path]:
-    """Every WebSocket capture of the shared set (REST-only files left out); [] when it is absent."""
+SHARED_BINANCE_SOURCES = ("hftbacktest", "cryptofeed")
+SHARED_FUTURES = ("hftbacktest/usdm/", "hftbacktest/cm/", "BINANCE_FUTURES")
+"""Shared captures of Binance's futures markets (USD-M, COIN-M): the spot venue refuses them."""
+
+
+def shared_stream_recordings(market: str = "spot") -> list[Path]:
+    """The WebSocket captures of Binance ``market`` (``spot`` or ``futures``) in the shared set (REST-only
+    files left out); [] when the shared set is absent."""
     shared = shared_recordings_dir()
     if shared is None:
         return []
-    files = shared.rglob("*.norm.jsonl*")
-    return sorted(p for p in files if ".http." not in p.name and p.name != "BINANCE.0.norm.jsonl")
+    files = [p for src in SHARED_BINANCE_SOURCES for p in (shared / src).rglob("*.norm.jsonl*")]
+    streams = [p for p in files if ".http." not in p.name and p.name != "BINANCE.0.norm.jsonl"]
+    futures = [p for p in streams if any(marker in str(p) for marker in SHARED_FUTURES)]
+    return sorted(futures if market == "futures" else set(streams) - set(futures))
 
 
 def shared_recordings_dir() -> Path | None:

@@ -48,7 +48,9 @@ def test_a_longer_cycle_is_found(tmp_path: Path) -> None:
 
 
 def test_upward_and_same_layer_imports_are_violations(tmp_path: Path) -> None:
-    _package(tmp_path, "feed", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import mock_venues\n")
+    _package(
+        tmp_path, "feed", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import mock_venues\n"
+    )
     _package(tmp_path, "mock_venues", "")
     _package(tmp_path, "tickstorm", "import harness\n")
     _package(tmp_path, "harness", "")

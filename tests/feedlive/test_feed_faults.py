@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from feed.dlq import DeadLetterQueue
-from mock_venues.binance_spot.market import RestFaults
+from mock_venues.base.rest_faults import RestFaults
 from mock_venues.binance_spot.server import BinanceSpotVenue
 from tests.feedlive.conftest import book_problems, delivered_ids, events_of, quiesce, venue_and_feed
 

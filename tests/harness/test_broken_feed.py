@@ -78,7 +78,7 @@ async def test_a_feed_that_hides_gaps_fails_the_loss_check(monkeypatch: pytest.M
 
 
 async def test_a_buffer_too_small_for_a_slow_resync_fails_the_high_water_check() -> None:
-    from mock_venues.binance_spot.market import RestFaults
+    from mock_venues.base.rest_faults import RestFaults
 
     def scenario(capacity: int) -> Scenario:
         return Scenario(

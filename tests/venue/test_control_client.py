@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mock_venues.binance_spot.control_client import ControlError, RemoteVenue
-from mock_venues.binance_spot.market import RestFaults
+from mock_venues.base.control_client import ControlError, RemoteVenue
+from mock_venues.base.rest_faults import RestFaults
 from tests.venue.conftest import VenueFactory
 
 pytestmark = pytest.mark.timeout(60)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mock_venues.faults import Action, FaultBook, FaultError
+from mock_venues.base.faults import Action, FaultBook, FaultError
 
 
 def test_no_rules_sends_everything() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mock_venues.history import SendFlag, VenueHistory
+from mock_venues.base.history import SendFlag, VenueHistory
 
 
 def make_history() -> VenueHistory:

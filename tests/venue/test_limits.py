@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mock_venues.binance_spot.limits import (
+from mock_venues.base.limits import (
     MAX_BAN_NS,
     MINUTE_NS,
     NS_PER_S,

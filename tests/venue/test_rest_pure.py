@@ -13,8 +13,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from multidict import MultiDict
 
+from mock_venues.base.limits import MINUTE_NS, WeightLimiter
 from mock_venues.binance_spot.book import TrueBook
-from mock_venues.binance_spot.limits import MINUTE_NS, WeightLimiter
 from mock_venues.binance_spot.market import MarketState, RestFaults, RestRequestRecord
 from mock_venues.binance_spot.rest import (
     SYMBOLS_RANGE,

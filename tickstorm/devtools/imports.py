@@ -47,7 +47,9 @@ class Graph:
 def top_level_packages(root: Path) -> list[str]:
     """Folders of ``root`` that are Python packages (have ``__init__.py``), tests left out."""
     return sorted(
-        p.name for p in root.iterdir() if p.is_dir() and (p / "__init__.py").is_file() and p.name not in EXCLUDED
+        p.name
+        for p in root.iterdir()
+        if p.is_dir() and (p / "__init__.py").is_file() and p.name not in EXCLUDED
     )
 
 

@@ -1,8 +1,8 @@
-"""Spreads the feed's streams over Binance connections within the venue's limits.
+"""Spreads one venue's streams over its connections within the venue's limits.
 
 At most ``max_streams`` streams per connection (Binance allows 1024; fewer spreads load and shrinks what
-one disconnect takes away), one shared connection-attempt budget (300 per 5 minutes per IP on Binance),
-and live add/remove of streams without touching the other connections.
+one disconnect takes away), one shared connection-attempt budget per venue (300 per 5 minutes per IP on
+Binance), and live add/remove of streams without touching the other connections.
 """
 
 from __future__ import annotations
@@ -13,22 +13,26 @@ from collections.abc import Callable
 from typing import Any
 
 from feed.backoff import Backoff
-from feed.binance_spot.connection import ConnectionOptions, StreamConnection
+from feed.connection import ConnectionOptions, StreamConnection
 from feed.limits import AttemptBudget
 
 
-def plan(streams: list[str], max_streams: int, existing: list[list[str]] | None = None) -> list[list[str]]:
+def plan(
+    streams: list[str],
+    max_streams: int,
+    existing: list[list[str]] | None = None,
+    group_of: Callable[[str], str] = lambda stream: stream,
+) -> list[list[str]]:
     """Assign streams to connections: fill existing connections up to ``max_streams``, then open new ones.
 
-    Streams of one symbol stay together where possible (a symbol's depth and trades share a fate).
+    Streams of one group (``group_of``: the symbol) stay together where possible (a symbol's book and
+    trades share a fate).
     """
     if max_streams < 1:
         raise ValueError("max_streams must be >= 1")
     groups = [list(g) for g in existing] if existing else []
     assigned = {s for g in groups for s in g}
-    todo = sorted(
-        (s for s in dict.fromkeys(streams) if s not in assigned), key=lambda s: (s.split("@", 1)[0], s)
-    )
+    todo = sorted((s for s in dict.fromkeys(streams) if s not in assigned), key=lambda s: (group_of(s), s))
     for stream in todo:
         target = next((g for g in groups if len(g) < max_streams), None)
         if target is None:
@@ -51,8 +55,10 @@ class ConnectionPool:
         on_frame: Callable[[bytes, int], None],
         on_state: Callable[..., None],
         on_interrupted: Callable[[list[str]], None] | None = None,
+        group_of: Callable[[str], str] = lambda stream: stream,
     ) -> None:
         self.options = options
+        self._group_of = group_of
         self._on_interrupted = on_interrupted
         self.max_streams = max_streams
         self.attempts = attempts
@@ -92,7 +98,7 @@ class ConnectionPool:
     async def add(self, streams: list[str]) -> None:
         """Carry more streams: fill connections with room, open new ones for the rest."""
         current = [list(c.streams) for c in self.connections]
-        groups = plan(streams, self.max_streams, current)
+        groups = plan(streams, self.max_streams, current, self._group_of)
         for index, group in enumerate(groups):
             if index < len(self.connections):
                 extra = [s for s in group if s not in self.connections[index].streams]

@@ -1,4 +1,5 @@
-"""Binance's rate limits as pure counters: REST IP weight (429, then 418 bans), connection attempts, messages.
+"""Venue rate limits as pure counters: REST IP weight (429, then 418 bans), connection attempts, messages
+per connection (the numbers are each venue's; Binance spot's documented ones are the defaults).
 
 Nothing here reads a clock: every call takes ``now_ns`` (any monotonic-ish integer nanosecond clock), so
 tests drive time by hand and the venue decides which clock to use.

@@ -1,6 +1,6 @@
 """The venue's control HTTP API (loopback): faults a TCP proxy cannot make, speed, closes, true book.
 
-Every route maps onto a method of :class:`~mock_venues.binance_spot.server.BinanceSpotVenue`, so tests use
+Every route maps onto a method of :class:`~mock_venues.base.venue.VenueBase` (any venue), so tests use
 the Python calls and other processes (the harness, scenario scripts) use HTTP. Bad requests get a 400 with
 ``{"error": "<what is wrong>"}``; nothing is half-applied.
 
@@ -26,6 +26,7 @@ Routes::
     GET    /history                    the whole venue history (columns)
     GET    /timeline                   every message published once, with its intended send time
     POST   /replay-streams             {"streams": [client stream names]} -> {name: replay stream | null}
+    POST   /stream-info                {"streams": [...]} -> {name: {"replay", "latest_value"}}
 """
 
 from __future__ import annotations
@@ -38,11 +39,11 @@ import orjson
 from aiohttp import web
 from websockets.frames import EXTERNAL_CLOSE_CODES
 
-from mock_venues.binance_spot.market import RestFaults
-from mock_venues.faults import FaultError
+from mock_venues.base.faults import FaultError
+from mock_venues.base.rest_faults import RestFaults
 
 if TYPE_CHECKING:
-    from mock_venues.binance_spot.server import BinanceSpotVenue
+    from mock_venues.base.venue import VenueBase
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 VENUE_KEY = web.AppKey("venue", object)
@@ -95,7 +96,7 @@ def _int(body: dict[str, Any], key: str, default: int | None) -> int | None:
     return value
 
 
-def build_control_app(venue: BinanceSpotVenue) -> web.Application:
+def build_control_app(venue: VenueBase) -> web.Application:
     """The control API application bound to one venue."""
 
     def guarded(handler: Handler) -> Handler:
@@ -227,11 +228,17 @@ def build_control_app(venue: BinanceSpotVenue) -> web.Application:
     async def timeline(_: web.Request) -> web.Response:
         return _json(venue.timeline.to_dict())
 
-    async def replay_streams(request: web.Request) -> web.Response:
+    async def _names(request: web.Request) -> list[str]:
         names = (await _body(request)).get("streams")
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise BadControlRequest("streams must be a list of stream names")
-        return _json({name: venue.replay_stream_for(name) for name in names})
+        return names
+
+    async def replay_streams(request: web.Request) -> web.Response:
+        return _json({name: venue.replay_stream_for(name) for name in await _names(request)})
+
+    async def stream_info(request: web.Request) -> web.Response:
+        return _json(venue.stream_info(await _names(request)))
 
     app = web.Application()
     app[VENUE_KEY] = venue
@@ -254,6 +261,7 @@ def build_control_app(venue: BinanceSpotVenue) -> web.Application:
         web.get("/history", guarded(history_full)),
         web.get("/timeline", guarded(timeline)),
         web.post("/replay-streams", guarded(replay_streams)),
+        web.post("/stream-info", guarded(stream_info)),
     ]
     app.add_routes(routes)
     return app

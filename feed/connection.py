@@ -1,11 +1,11 @@
-"""One logical Binance stream connection: connect, subscribe, read, detect a dead peer, reconnect, rotate.
+"""One logical stream connection to a venue: connect, subscribe, read, detect a dead peer, reconnect, rotate.
 
-A ``StreamConnection`` owns a set of stream names and keeps them flowing over one WebSocket to the
-combined-stream endpoint (``<ws_url>/stream``), subscribing with paced ``SUBSCRIBE`` messages (Binance
-allows 5 incoming messages per second per connection). It reconnects with exponential backoff and full
-jitter within the feed's shared connection-attempt budget, declares the peer dead when no frame at all
-arrived for ``idle_timeout_s``, and before the venue's 24 h cut opens a replacement connection, lets both
-overlap and then closes the old one (make-before-break; the core drops the overlap's duplicates by id).
+A ``StreamConnection`` owns a set of stream names and keeps them flowing over one WebSocket to the URL the
+venue's adapter gives, subscribing with the adapter's control frames, paced (Binance allows 5 incoming
+messages per second per connection). It reconnects with exponential backoff and full jitter within the
+venue's shared connection-attempt budget, declares the peer dead when no frame at all arrived for
+``idle_timeout_s``, and before the venue's connection age limit opens a replacement connection, lets both
+overlap and then closes the old one (make-before-break; the engine drops the overlap's duplicates by id).
 Frames go to ``on_frame(frame, recv_ns)``; everything else is I/O plumbing.
 """
 
@@ -18,11 +18,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import orjson
-
 from feed.backoff import Backoff
-from feed.binance_spot.wire import Wire, WireError, open_wire
 from feed.limits import AttemptBudget, MessagePacer
+from feed.wire import Wire, WireError, open_wire
 
 _ids = itertools.count(1)
 _connection_ids = itertools.count(1)
@@ -30,16 +28,17 @@ _connection_ids = itertools.count(1)
 
 @dataclass
 class ConnectionOptions:
-    """How connections behave (from :class:`feed.config.FeedSettings`)."""
+    """How connections behave (from the venue's settings and its adapter)."""
 
-    ws_url: str
+    url: str  # where a connection connects (the adapter's connection URL)
+    control_frames: Callable[[str, list[str], int], list[str]]  # the adapter's (un)subscribe frames
     idle_timeout_s: float = 10.0
     ping_interval_s: float | None = 20.0
     rotate_after_s: float = 23.5 * 3600
     rotation_overlap_s: float = 2.0
     control_messages_per_second: float = 4.0
     open_timeout_s: float = 10.0
-    client: str = "picows"  # or "websockets" (see feed.binance_spot.wire)
+    client: str = "picows"  # or "websockets" (see feed.wire)
 
 
 class StreamConnection:
@@ -73,6 +72,11 @@ class StreamConnection:
         self.connects = 0
         self.last_frame_ns = 0
 
+    @property
+    def connected(self) -> bool:
+        """Whether a WebSocket is open right now."""
+        return self._current is not None
+
     # -- lifecycle -----------------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -99,19 +103,19 @@ class StreamConnection:
         new = [s for s in streams if s not in self.streams]
         self.streams.extend(new)
         if new and self._current is not None:
-            await self._send_control(self._current, "SUBSCRIBE", new)
+            await self._send_control(self._current, "subscribe", new)
 
     async def unsubscribe(self, streams: list[str]) -> None:
         """Remove streams."""
         gone = [s for s in streams if s in self.streams]
         self.streams = [s for s in self.streams if s not in gone]
         if gone and self._current is not None:
-            await self._send_control(self._current, "UNSUBSCRIBE", gone)
+            await self._send_control(self._current, "unsubscribe", gone)
 
     async def resubscribe(self, streams: list[str]) -> None:
         """Ask again for streams the venue refused."""
         if self._current is not None:
-            await self._send_control(self._current, "SUBSCRIBE", [s for s in streams if s in self.streams])
+            await self._send_control(self._current, "subscribe", [s for s in streams if s in self.streams])
 
     async def _send_control(self, wire: Wire, method: str, streams: list[str]) -> None:
         if not streams:
@@ -121,7 +125,8 @@ class StreamConnection:
             await asyncio.sleep(delay)
         request_id = next(_ids)
         self._register_request(request_id, self, streams, method)
-        wire.send_text(orjson.dumps({"method": method, "params": streams, "id": request_id}).decode())
+        for frame in self.options.control_frames(method, streams, request_id):
+            wire.send_text(frame)
 
     # -- the loop ------------------------------------------------------------------------------------
 
@@ -147,7 +152,7 @@ class StreamConnection:
 
     async def _connect(self, first: asyncio.Event | None = None) -> Wire | None:
         """Connect within the attempt budget, backing off after failures; None once stopped."""
-        url = self.options.ws_url.rstrip("/") + "/stream"
+        url = self.options.url
         while not self._stopped.is_set():
             while (wait := self._attempts.wait_s(time.monotonic())) > 0:
                 self._on_state("throttled", wait_s=round(wait, 3))
@@ -177,7 +182,7 @@ class StreamConnection:
             self.last_frame_ns = time.monotonic_ns()
             self._backoff.connected(time.monotonic())
             self._on_state("connected", connection=self.physical_id, streams=len(self.streams))
-            await self._send_control(wire, "SUBSCRIBE", self.streams)
+            await self._send_control(wire, "subscribe", self.streams)
             return wire
         return None
 

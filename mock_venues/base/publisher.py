@@ -1,8 +1,9 @@
-"""The replay loop of the mock Binance spot venue.
+"""The replay loop of a mock venue (venue-neutral).
 
 Pulls messages from the replay timeline, waits for each one's intended send time (recorded offset mapped by
-the :class:`~mock_venues.replay.clock.ReplayClock`), keeps the venue's own state (true order book, published
-trades for REST backfill), applies venue faults, and hands the encoded frame to every subscribed session.
+the :class:`~mock_venues.replay.clock.ReplayClock`), lets the venue's :class:`MarketModel` keep its own
+state (true order book, published trades for REST backfill) and encode the message in the venue's wire
+format, applies venue faults, and hands the frame to every subscribed session.
 Sessions queue frames on their WebSocket protocol object; the publisher flushes every touched session once
 per batch, so a burst costs one socket write per connection rather than one per message.
 
@@ -14,20 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-import orjson
-
-from mock_venues.binance_spot.market import MarketState
-from mock_venues.faults import Action, FaultBook
-from mock_venues.history import SendFlag, VenueHistory
+from mock_venues.base.faults import Action, FaultBook
+from mock_venues.base.history import SendFlag, VenueHistory
 from mock_venues.replay.clock import ReplayClock
 from mock_venues.replay.records import Recorded
-
-if TYPE_CHECKING:
-    from mock_venues.replay.source import ReplaySource
 
 SPIN_NS = 1_200_000  # within this much of a send time the loop yields instead of sleeping (timer resolution)
 MAX_SLEEP_NS = 50_000_000  # sleep in slices so speed changes and stalls take effect promptly
@@ -56,13 +51,29 @@ class Subscriber(Protocol):
         """Wait until the write buffer is below its low-water mark."""
 
 
+class MarketModel(Protocol):
+    """The venue's true market, fed by the replay (books, trades for REST), and its message encoding."""
+
+    def apply(self, rec: Recorded, intended_ns: int) -> tuple[int, Any] | None:
+        """Apply one timeline message to the true state: the venue id it is published under and the
+        message to encode (None: it is not published, e.g. a recorded snapshot that seeded the book).
+        ``rec`` itself must not be changed (the timeline derives clones from it afterwards)."""
+
+    def encode(self, message: Any, intended_ns: int) -> bytes:
+        """A message :meth:`apply` returned, as the venue sends it (before per-connection wrapping)."""
+
+
 @dataclass(slots=True)
 class Route:
-    """One session's subscription to one replay stream, under the name the client subscribed with."""
+    """One session's subscription to one replay stream, under the name the client subscribed with.
+
+    The frame a session gets is ``prefix + payload + suffix`` (e.g. Binance's combined-stream wrapper
+    ``{"stream":"<name>","data":`` ... ``}``; empty for raw streams)."""
 
     session: Subscriber
     client_stream: str
-    combined_prefix: bytes | None  # b'{"stream":"<name>","data":' when the session wants wrappers
+    prefix: bytes
+    suffix: bytes
     stream_id: int  # history column id of the client stream name
 
 
@@ -71,22 +82,20 @@ class Publisher:
 
     def __init__(
         self,
-        source: ReplaySource,
+        source: Iterable[Recorded],
         clock: ReplayClock,
-        market: MarketState,
+        model: MarketModel,
         history: VenueHistory,
         faults: FaultBook,
         *,
-        rebase_times: bool = True,
         slow_client_limit: int = 64 * 2**20,
         timeline: VenueHistory | None = None,
     ) -> None:
         self.source = source
         self.clock = clock
-        self.market = market
+        self.model = model
         self.history = history
         self.faults = faults
-        self.rebase_times = rebase_times
         self.slow_client_limit = slow_client_limit
         self.timeline = timeline
         self.routes: dict[str, list[Route]] = {}
@@ -95,10 +104,8 @@ class Publisher:
         self.done = asyncio.Event()
         self._go = asyncio.Event()
         self._dirty: dict[int, Subscriber] = {}
-        self._held: dict[str, tuple[Recorded, bytes, int]] = {}
-        self._id_shift: dict[str, int] = {}
+        self._held: dict[str, tuple[int, bytes, int]] = {}  # stream -> (venue id, payload, intended)
         self._stall_until_ns = 0
-        self._wall_minus_mono_ns = time.time_ns() - time.monotonic_ns()
         self.slow_client_closer: Any = None  # set by the server: callable(session) closing a slow client
 
     # -- subscriptions -------------------------------------------------------------------------------
@@ -141,10 +148,6 @@ class Publisher:
     def stall(self, duration_s: float) -> None:
         """Stop sending for ``duration_s``; the schedule keeps running, so the delay shows as lateness."""
         self._stall_until_ns = max(self._stall_until_ns, time.monotonic_ns() + int(duration_s * 1e9))
-
-    def insert_gap(self, symbol: str, skip: int) -> None:
-        """Make the depth update ids of ``symbol`` jump by ``skip`` from the next message on."""
-        self._id_shift[symbol] = self._id_shift.get(symbol, 0) + skip
 
     # -- the loop ------------------------------------------------------------------------------------
 
@@ -219,30 +222,10 @@ class Publisher:
 
     def _publish(self, rec: Recorded, intended_ns: int) -> None:
         self.published += 1
-        event = rec.event
-        data = rec.data
-        venue_id = rec.venue_id
-        shift = self._id_shift.get(rec.symbol) if self._id_shift else None
-        if shift and event in ("depthUpdate", "bookTicker"):
-            data = _shift_depth_ids(data, shift)
-            venue_id += shift
-        elif event == "kline" and self.rebase_times:
-            # Klines carry no id of their own: their key is the event time E as sent (rebased).
-            venue_id = (intended_ns + self._wall_minus_mono_ns) // 1_000_000
-        if event == "depthUpdate":
-            book = self.market.books.get(rec.symbol)
-            if book is not None:
-                book.apply_diff(data["U"], data["u"], data["b"], data["a"])
-        elif event == "trade":
-            store = self.market.trades.get(rec.symbol)
-            if store is not None:
-                store.add_trade(data["t"], data["p"], data["q"], data["T"], data["m"])
-        elif event == "aggTrade":
-            store = self.market.trades.get(rec.symbol)
-            if store is not None:
-                store.add_agg(data["a"], data["p"], data["q"], data["f"], data["l"], data["T"], data["m"])
-        elif event == "snapshot":
-            return  # recorded REST snapshots seed the book before the replay; they are not stream data
+        applied = self.model.apply(rec, intended_ns)
+        if applied is None:
+            return
+        venue_id, message = applied
         if self.timeline is not None:
             # What the venue published on this stream, whoever was subscribed (the universe checkers join on).
             self.timeline.record_send(
@@ -263,9 +246,9 @@ class Publisher:
         held = self._held.pop(rec.stream, None) if self._held else None
         if not routes:
             return
-        payload = self._encode(data, intended_ns)
+        payload = self.model.encode(message, intended_ns)
         if action is Action.HOLD:
-            self._held[rec.stream] = (rec, payload, intended_ns)
+            self._held[rec.stream] = (venue_id, payload, intended_ns)
             self.history.record_event(time.monotonic_ns(), "held", stream=rec.stream, venue_id=venue_id)
         elif action is Action.CORRUPT:
             self._fan_out(routes, self.faults.corrupt(payload), venue_id, intended_ns, SendFlag.CORRUPTED)
@@ -274,26 +257,15 @@ class Publisher:
             if action is Action.DUPLICATE:
                 self._fan_out(routes, payload, venue_id, intended_ns, SendFlag.DUPLICATE)
         if held is not None:
-            h_rec, h_payload, h_intended = held
-            self._fan_out(routes, h_payload, h_rec.venue_id, h_intended, SendFlag.REORDERED)
+            h_id, h_payload, h_intended = held
+            self._fan_out(routes, h_payload, h_id, h_intended, SendFlag.REORDERED)
 
     def _release_held(self) -> None:
-        for stream, (rec, payload, intended) in self._held.items():
+        for stream, (venue_id, payload, intended) in self._held.items():
             routes = self.routes.get(stream)
             if routes:
-                self._fan_out(routes, payload, rec.venue_id, intended, SendFlag.REORDERED)
+                self._fan_out(routes, payload, venue_id, intended, SendFlag.REORDERED)
         self._held.clear()
-
-    def _encode(self, data: dict[str, Any], intended_ns: int) -> bytes:
-        """The payload's JSON; event times moved to the intended send time (keeping E - T)."""
-        if self.rebase_times and "E" in data:
-            wall_ms = (intended_ns + self._wall_minus_mono_ns) // 1_000_000
-            data = dict(data)
-            recorded_e = data["E"]
-            data["E"] = wall_ms
-            if "T" in data:
-                data["T"] = wall_ms - (recorded_e - data["T"])
-        return orjson.dumps(data)
 
     def _fan_out(self, routes: list[Route], payload: bytes, venue_id: int, intended: int, flag: int) -> None:
         record = self.history.record_send
@@ -303,19 +275,11 @@ class Publisher:
             session = route.session
             if not session.open:
                 continue
-            prefix = route.combined_prefix
-            session.queue(payload if prefix is None else prefix + payload + b"}")
+            prefix = route.prefix
+            session.queue(prefix + payload + route.suffix if prefix else payload)
             record(session.id, route.stream_id, venue_id, intended, now, flag)
             dirty[session.id] = session
 
     def wall_ms(self) -> int:
         """The venue's clock in Unix milliseconds (server time for REST)."""
         return time.time_ns() // 1_000_000
-
-
-def _shift_depth_ids(data: dict[str, Any], shift: int) -> dict[str, Any]:
-    shifted = dict(data)
-    for key in ("U", "u", "pu"):
-        if key in shifted:
-            shifted[key] += shift
-    return shifted

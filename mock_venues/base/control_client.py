@@ -1,6 +1,6 @@
 """A client for the venue's control API with the same method names as the in-process venue.
 
-``RemoteVenue(control_url)`` lets scenario code written against :class:`BinanceSpotVenue`
+``RemoteVenue(control_url)`` lets scenario code written against an in-process venue (:class:`VenueBase`)
 (``venue.set_speed(100)``, ``venue.insert_gap("BTCUSDT", 5)``, ``venue.add_fault("drop", stream=...)``)
 drive a venue running in another process: every method returns an awaitable. A 4xx answer raises
 :class:`ControlError` with the venue's own error message.
@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from mock_venues.binance_spot.market import RestFaults
-from mock_venues.history import VenueHistory
+from mock_venues.base.history import VenueHistory
+from mock_venues.base.rest_faults import RestFaults
 
 
 class ControlError(RuntimeError):
@@ -94,7 +94,7 @@ class RemoteVenue:
         await self._call("DELETE", "/faults")
 
     async def insert_gap(self, symbol: str, skip: int = 1) -> None:
-        """Skip ``skip`` depth updates of ``symbol`` (the feed sees a sequence gap)."""
+        """Make ``symbol``'s sequence ids jump by ``skip`` (the feed sees a sequence gap)."""
         await self._call("POST", "/gap", {"symbol": symbol, "skip": skip})
 
     async def set_rest_fault(self, faults: RestFaults) -> None:
@@ -106,14 +106,14 @@ class RemoteVenue:
 
     async def close_connections(
         self, code: int = 1000, reason: str = "", connection: int | None = None, shutdown_event: bool = False
-    ) -> int:
-        """Close client connections with a close frame; returns how many."""
+    ) -> list[int]:
+        """Close client connections with a close frame; returns the ids of the closed connections."""
         result = await self._call(
             "POST",
             "/connections/close",
             {"code": code, "reason": reason, "connection": connection, "shutdown_event": shutdown_event},
         )
-        return int(result["closed"])
+        return [int(i) for i in result["closed"]]
 
     async def true_book(self, symbol: str, limit: int = 5000) -> dict[str, Any]:
         """The venue's true order book of ``symbol``."""
@@ -132,4 +132,11 @@ class RemoteVenue:
         """The replay stream feeding each client stream name (None: nothing recorded feeds it)."""
         body = {"streams": client_streams}
         result: dict[str, str | None] = await self._call("POST", "/replay-streams", body)
+        return result
+
+    async def stream_info(self, client_streams: list[str]) -> dict[str, dict[str, Any]]:
+        """Per client stream: the replay stream feeding it and whether it is a latest-value stream."""
+        result: dict[str, dict[str, Any]] = await self._call(
+            "POST", "/stream-info", {"streams": client_streams}
+        )
         return result

@@ -1,0 +1,296 @@
+"""The seam between the venue-neutral feed and one venue: what an adapter (``feed/<venue>/``) provides.
+
+The feed's venue-neutral parts (:mod:`feed.engine`: sequencing, de-duplication, books, staleness, gaps,
+dead letters; :mod:`feed.venue_feed`: connections, backoff, REST recovery; :mod:`feed.feed`: delivery,
+journal, metrics, the downstream hub) drive any venue through a :class:`VenueAdapter`:
+
+- **streams**: which subscription units the venue has and, for each, a :class:`StreamSpec` saying its
+  symbol, normalized channel and how continuity is proven (:class:`Continuity`);
+- **codec** (pure, bytes in): a frame becomes one :class:`Market` item, a control answer
+  (:class:`ControlReply`, :class:`ControlError`, :class:`Notice`) or a :class:`Rejected` frame;
+- **books** (pure): the venue's documented local order book procedure as a :class:`BookSync`;
+- **connections** (pure encoders): the URL of a connection carrying some streams, and the control frames
+  that subscribe/unsubscribe streams on it; its :class:`VenueLimits`;
+- **recovery** (thin I/O): a :class:`Recovery` that fetches book snapshots and backfills missed ids;
+- **static mode** (pure): how a normalized recording's messages look on the wire.
+
+Adding a venue is one package per side registered by name (:mod:`feed.registry`); docs/adding-a-venue.md
+walks through it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import msgspec
+
+if TYPE_CHECKING:
+    from feed.config import VenueSettings
+
+
+class Continuity(enum.Enum):
+    """How the ids of a stream prove that nothing was lost."""
+
+    STEP = "step"
+    """Ids grow by exactly one per message (Binance trade ``t``, aggregate ``a``): a hole is a loss, held
+    back for a reorder window, then backfilled over REST where the venue allows, else reported as a gap."""
+    CHAINED = "chained"
+    """Each message covers ids ``first_id..id`` and the next starts at ``id + 1`` (Binance diff depth
+    ``U``/``u``): a break is a gap, and the stream's book is rebuilt from a snapshot."""
+    INCREASING = "increasing"
+    """Ids only increase and may skip (Binance bookTicker ``u``, kline event time): duplicates and order
+    are checked; after a connection drop the skipped range is reported as a possible loss."""
+    NONE = "none"
+    """No ids at all: nothing can be proven by id (the adapter's recovery must cover reconnects)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """One subscription unit of a venue, as the feed handles it."""
+
+    name: str  # the venue's own stream name, verbatim ("btcusdt@depth@100ms")
+    symbol: str  # the venue's symbol, verbatim ("BTCUSDT")
+    kind: str  # the venue's stream kind ("depth"): a bounded label value
+    channel: str  # normalized channel (feed.events.CHANNELS)
+    continuity: Continuity
+    book: bool = False  # this stream keeps the symbol's local order book
+    backfill: bool = False  # missed ids can be fetched over REST (STEP streams)
+
+
+# -- what the codec returns (one item per frame) -----------------------------------------------------------
+
+
+class Market(msgspec.Struct, frozen=True, gc=False):
+    """A market data message of ``stream``: its continuity ids, exchange time (Unix ns) and payload."""
+
+    stream: str
+    id: int | None
+    first_id: int | None
+    exchange_ns: int | None
+    data: Any
+
+
+class ControlReply(msgspec.Struct, frozen=True):
+    """The venue accepted a control request (``request_id`` as the feed sent it)."""
+
+    request_id: int | str | None
+    result: Any = None
+
+
+class ControlError(msgspec.Struct, frozen=True):
+    """The venue refused a control request."""
+
+    request_id: int | str | None
+    code: int
+    msg: str
+
+
+class Notice(msgspec.Struct, frozen=True):
+    """Something the venue announced about the connection (``server_shutdown``: reconnect now)."""
+
+    kind: str
+    detail: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class Rejected(msgspec.Struct, frozen=True):
+    """A frame that is not a valid message of the venue: the dead letter queue keeps its raw bytes."""
+
+    raw: bytes
+    reason: str
+    stream: str | None = None
+
+
+Decoded = Market | ControlReply | ControlError | Notice | Rejected
+
+
+class Codec(Protocol):
+    """Pure: one received frame in, one decoded item out; never raises."""
+
+    def decode(self, frame: bytes) -> Decoded:
+        """Decode one frame."""
+
+
+# -- books ----------------------------------------------------------------------------------------------
+
+
+class Step(enum.Enum):
+    """What a book update or snapshot did, and what the engine must do next."""
+
+    BUFFERED = "buffered"  # waiting for a snapshot (ask for one)
+    APPLIED = "applied"
+    STALE = "stale"  # older than the book; ignored
+    SYNCED = "synced"  # snapshot accepted and buffered updates applied: the book is exact
+    REFETCH = "refetch"  # the snapshot cannot be used: fetch another
+    GAP = "gap"  # updates were missed: the book is invalid, rebuild it from a snapshot
+
+
+@dataclass
+class BookView:
+    """A book as the feed reports it: levels best first, the id of the last update applied, and the price
+    band inside which the venue's procedure makes it exact (None: everywhere)."""
+
+    id: int | None
+    bids: list[list[str]]
+    asks: list[list[str]]
+    band: tuple[str, str] | None = None
+
+    def body(self) -> dict[str, Any]:
+        """The JSON form (docs/events.md, "books")."""
+        return {
+            "id": self.id,
+            "bids": self.bids,
+            "asks": self.asks,
+            "band": list(self.band) if self.band else None,
+        }
+
+
+class BookSync(Protocol):
+    """One instrument's local order book kept exact by the venue's documented procedure. Pure."""
+
+    synced: bool
+    resyncs: int
+
+    def on_update(self, item: Market) -> Step:
+        """Apply (or buffer) one book message."""
+
+    def on_snapshot(self, snapshot: Any) -> Step:
+        """Apply a snapshot the adapter's :class:`Recovery` fetched."""
+
+    def invalidate(self) -> None:
+        """Drop the book: the next snapshot rebuilds it."""
+
+    def last_update_id(self) -> int | None:
+        """The id of the last update applied (the snapshot's right after a sync; None while not synced)."""
+
+    def buffered(self) -> int:
+        """Updates waiting for a snapshot."""
+
+    def trim(self, capacity: int) -> int:
+        """Keep at most ``capacity`` buffered updates (the oldest go); returns how many were dropped."""
+
+    def view(self, depth: int | None = None) -> BookView:
+        """The book's levels (only meaningful while synced)."""
+
+
+# -- requests the engine makes, answered by the shell through the adapter's Recovery --------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRequest:
+    """Fetch a book snapshot for the book kept by ``stream``."""
+
+    stream: str
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillRequest:
+    """Fetch ids ``first_id``..``last_id`` of ``stream`` (a STEP stream with ``backfill``)."""
+
+    stream: str
+    first_id: int
+    last_id: int
+
+
+Request = SnapshotRequest | BackfillRequest
+
+
+class RecoveryError(RuntimeError):
+    """A recovery request failed (``status`` is the HTTP status when there was one)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Recovery(Protocol):
+    """The venue's REST side as the feed uses it (thin I/O, inside the venue's limits)."""
+
+    requests: int
+    throttled: int
+    weight_used: int  # request weight spent so far (the shell moves it into the metrics)
+
+    async def start(self) -> None:
+        """Open the HTTP session."""
+
+    async def close(self) -> None:
+        """Close it."""
+
+    async def snapshot(self, spec: StreamSpec) -> Any:
+        """A book snapshot for ``spec``'s book (handed to :meth:`BookSync.on_snapshot`)."""
+
+    async def backfill(self, spec: StreamSpec, first_id: int, last_id: int) -> list[Market]:
+        """The messages ``first_id``..``last_id`` of ``spec`` (any order; missing ones stay lost)."""
+
+
+# -- limits and the adapter ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VenueLimits:
+    """The venue's documented limits and the feed's defaults inside them (settings may only go lower)."""
+
+    max_streams_per_connection: int
+    default_streams_per_connection: int
+    control_messages_per_second: float  # the venue's limit
+    default_control_messages_per_second: float
+    connection_attempts: int  # per window, the venue's limit
+    default_connection_attempts: int
+    attempt_window_s: float
+    max_connection_age_s: float | None  # the venue cuts connections after this long
+    rest_weight_per_minute: int | None = None  # the venue's REST budget (None: no REST)
+    default_rest_weight_per_minute: int | None = None
+    ping_interval_s: float = 20.0  # client pings (the watchdog also pings a quiet connection)
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """What a venue's settings default to when not given."""
+
+    ws_url: str
+    rest_url: str | None
+    symbols: tuple[str, ...]
+    streams: tuple[str, ...]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class VenueAdapter(Protocol):
+    """Everything venue-specific the feed needs; the feed creates one per venue instance."""
+
+    name: ClassVar[str]  # the registry name, also the venue's CLI name
+    limits: ClassVar[VenueLimits]
+    defaults: ClassVar[Defaults]
+
+    def validate(self, settings: VenueSettings) -> list[str]:
+        """Problems with venue-specific settings (symbols, streams, options), one line each."""
+
+    def stream_specs(self, settings: VenueSettings) -> list[StreamSpec]:
+        """The streams to subscribe for ``settings`` (symbols x stream kinds)."""
+
+    def parse_stream(self, name: str) -> StreamSpec | None:
+        """The spec of a stream name (None: not a stream this adapter handles)."""
+
+    def codec(self) -> Codec:
+        """A codec for this venue instance."""
+
+    def book(self, spec: StreamSpec) -> BookSync:
+        """A new local book for the instrument of ``spec`` (a ``book`` stream)."""
+
+    def connection_url(self, settings: VenueSettings, streams: Sequence[str]) -> str:
+        """Where a connection carrying ``streams`` connects (it then subscribes with control frames)."""
+
+    def control_frames(self, method: str, streams: Sequence[str], request_id: int) -> list[str]:
+        """The frames that ``subscribe``/``unsubscribe`` ``streams`` on a connection."""
+
+    def recovery(self, settings: VenueSettings) -> Recovery:
+        """The venue's REST recovery client for ``settings``."""
+
+    # -- static mode: a normalized recording (tickstorm.recording) through the same pipeline ------------
+
+    def recorded_frame(self, stream: str, data: Any) -> bytes:
+        """The frame the venue sent for a recorded WebSocket message of ``stream``."""
+
+    def recorded_snapshot(self, url: str, data: Any) -> str | None:
+        """The symbol whose book a recorded REST answer is a snapshot of (None: not a snapshot)."""

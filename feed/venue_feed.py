@@ -1,0 +1,275 @@
+"""One venue of a running feed: its engine wired to its connections and its REST recovery.
+
+A :class:`VenueFeed` owns everything per venue — a pool of stream connections within the venue's limits
+(its own attempt budget and backoff), the adapter's recovery client inside the venue's REST budget, and a
+:class:`~feed.engine.VenueEngine` — and hands every event the engine produces to ``deliver`` (the
+:class:`~feed.feed.Feed` that fans them out). Several VenueFeeds share one event loop and one delivery
+path, and nothing of one venue touches another's connections, budgets or books.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from feed.adapter import (
+    BackfillRequest,
+    ControlError,
+    ControlReply,
+    Notice,
+    RecoveryError,
+    SnapshotRequest,
+    StreamSpec,
+    VenueAdapter,
+)
+from feed.backoff import Backoff
+from feed.config import VenueSettings
+from feed.connection import ConnectionOptions
+from feed.engine import DeadLetter, EngineSettings, VenueEngine
+from feed.events import FeedEvent
+from feed.limits import AttemptBudget
+from feed.pool import ConnectionPool
+
+RESUBSCRIBE_BASE_S = 1.0
+
+Deliver = Callable[[FeedEvent], None]
+OnDeadLetter = Callable[[str, DeadLetter], None]
+OnConnection = Callable[[str, str], None]  # (venue, state)
+
+
+def backoff_factory(
+    base_s: float, cap_s: float, stable_after_s: float, seed: int | None = None
+) -> Callable[[], Backoff]:
+    """A factory of independent backoffs (one per connection) sharing the settings."""
+    rng = random.Random(seed)
+
+    def make() -> Backoff:
+        return Backoff(
+            base_s=base_s, cap_s=cap_s, stable_after_s=stable_after_s, rng=random.Random(rng.random())
+        )
+
+    return make
+
+
+class VenueFeed:
+    """A venue's connections, recovery and engine (started and stopped by :class:`~feed.feed.Feed`)."""
+
+    def __init__(
+        self,
+        settings: VenueSettings,
+        adapter: VenueAdapter,
+        engine_settings: EngineSettings,
+        *,
+        deliver: Deliver,
+        dead_letter: OnDeadLetter,
+        on_connection: OnConnection | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self.adapter = adapter
+        self.engine = VenueEngine(settings.name, adapter, engine_settings)
+        self.recovery = adapter.recovery(settings) if settings.rest_url is not None else None
+        self._deliver = deliver
+        self._dead_letter = dead_letter
+        self._on_connection = on_connection
+        self.pool = ConnectionPool(
+            ConnectionOptions(
+                url=adapter.connection_url(settings, []),
+                control_frames=adapter.control_frames,
+                idle_timeout_s=settings.idle_timeout_s,
+                ping_interval_s=settings.ping_interval_s,
+                rotate_after_s=settings.rotate_after_s,
+                rotation_overlap_s=settings.rotation_overlap_s,
+                control_messages_per_second=settings.control_messages_per_second,
+                client=settings.ws_client,
+            ),
+            max_streams=settings.max_streams_per_connection,
+            attempts=AttemptBudget(settings.connection_attempts_per_5min, adapter.limits.attempt_window_s),
+            backoff_factory=backoff_factory(
+                settings.backoff_base_s, settings.backoff_cap_s, settings.backoff_stable_after_s, seed
+            ),
+            on_frame=self._on_frame,
+            on_state=self._on_connection_state,
+            on_interrupted=lambda streams: self.engine.interrupted(streams, time.monotonic_ns()),
+            group_of=self._symbol_of,
+        )
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
+        self._backfill_tasks: dict[str, asyncio.Task[None]] = {}
+        self._resubscribe_tries: dict[tuple[str, ...], int] = {}
+
+    def _symbol_of(self, stream: str) -> str:
+        state = self.engine.streams.get(stream)
+        return state.spec.symbol if state is not None else stream
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def specs(self) -> list[StreamSpec]:
+        """The streams this venue is configured to carry."""
+        return self.adapter.stream_specs(self.settings)
+
+    async def start(self, resume_from: dict[str, int] | None = None) -> None:
+        """Watch the configured streams, open the recovery client and connect."""
+        specs = self.specs()
+        self.engine.watch(specs, time.monotonic_ns())
+        if resume_from:
+            self.engine.resume(resume_from)
+        if self.recovery is not None:
+            await self.recovery.start()
+        await self.pool.add([s.name for s in specs])
+
+    async def stop(self) -> None:
+        """Close connections and background work."""
+        await self.pool.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.recovery is not None:
+            await self.recovery.close()
+
+    async def add_streams(self, specs: list[StreamSpec]) -> list[str]:
+        """Carry more streams; returns the new stream names."""
+        new = [s for s in specs if s.name not in self.engine.streams]
+        self.engine.watch(new, time.monotonic_ns())
+        await self.pool.add([s.name for s in new])
+        self.flush()
+        return [s.name for s in new]
+
+    async def remove_streams(self, names: list[str]) -> list[str]:
+        """Stop carrying streams; the others are not touched."""
+        gone = [n for n in names if n in self.engine.streams]
+        await self.pool.remove(gone)
+        self.engine.unwatch(gone)
+        return gone
+
+    # -- data path -----------------------------------------------------------------------------------
+
+    def _on_frame(self, frame: bytes, recv_ns: int) -> None:
+        control = self.engine.receive_frame(frame, recv_ns)
+        if control is not None:
+            self._on_control(control, recv_ns)
+        if self.engine.has_output:
+            self.flush()
+
+    def flush(self) -> None:
+        """Pull everything the engine produced: events to delivery, dead letters, requests to REST."""
+        engine = self.engine
+        for event in engine.events_received():
+            self._deliver(event)
+        for letter in engine.dead_letters():
+            self._dead_letter(self.name, letter)
+        for request in engine.requests_to_send():
+            if isinstance(request, SnapshotRequest):
+                if request.stream not in self._snapshot_tasks:
+                    self._snapshot_tasks[request.stream] = self._spawn(self._fetch_snapshot(request.stream))
+            elif isinstance(request, BackfillRequest) and request.stream not in self._backfill_tasks:
+                self._backfill_tasks[request.stream] = self._spawn(self._backfill(request))
+
+    def tick(self, now_ns: int) -> None:
+        """Time-driven engine work (hold windows, staleness, snapshot retries), then pull its output."""
+        self.engine.tick(now_ns)
+        self.flush()
+
+    def _on_control(self, message: ControlReply | ControlError | Notice, now_ns: int) -> None:
+        if isinstance(message, Notice):
+            self.engine.connection_event(message.kind, now_ns, **message.detail)
+            return
+        request = self.pool.take_request(message.request_id)
+        if request is None:
+            return
+        conn, streams, method = request
+        if isinstance(message, ControlError):
+            self.engine.subscription_event(
+                streams, False, now_ns, method=method, code=message.code, msg=message.msg
+            )
+            if method == "subscribe":
+                key = tuple(streams)
+                tries = self._resubscribe_tries.get(key, 0) + 1
+                self._resubscribe_tries[key] = tries
+                delay = min(RESUBSCRIBE_BASE_S * 2 ** (tries - 1), self.settings.backoff_cap_s)
+                self._spawn(self._resubscribe_later(conn, streams, delay))
+        elif method == "subscribe":
+            self._resubscribe_tries.pop(tuple(streams), None)
+            self.engine.subscription_event(streams, True, now_ns, method=method)
+
+    async def _resubscribe_later(self, conn: Any, streams: list[str], delay: float) -> None:
+        await asyncio.sleep(delay)
+        await conn.resubscribe(streams)
+
+    def _on_connection_state(self, state: str, **detail: Any) -> None:
+        if self._on_connection is not None:
+            self._on_connection(self.name, state)
+        self.engine.connection_event(state, time.monotonic_ns(), **detail)
+        self.flush()
+
+    # -- recovery requests ---------------------------------------------------------------------------
+
+    async def _fetch_snapshot(self, stream: str) -> None:
+        spec = self.engine.streams[stream].spec if stream in self.engine.streams else None
+        try:
+            if spec is None:
+                return
+            if self.recovery is None:
+                self.engine.snapshot_failed(stream, "the venue has no REST URL", time.monotonic_ns())
+                return
+            try:
+                snapshot = await self.recovery.snapshot(spec)
+            except RecoveryError as exc:
+                self.engine.snapshot_failed(stream, str(exc), time.monotonic_ns())
+            else:
+                self.engine.receive_snapshot(stream, snapshot, time.monotonic_ns())
+        finally:
+            self._snapshot_tasks.pop(stream, None)
+        self.flush()
+
+    async def _backfill(self, request: BackfillRequest) -> None:
+        state = self.engine.streams.get(request.stream)
+        try:
+            if state is None:
+                return
+            if self.recovery is None:
+                self.engine.backfill_failed(request.stream, "the venue has no REST URL", time.monotonic_ns())
+                return
+            try:
+                items = await self.recovery.backfill(state.spec, request.first_id, request.last_id)
+            except RecoveryError as exc:
+                self.engine.backfill_failed(
+                    request.stream, f"{type(exc).__name__}: {exc}", time.monotonic_ns()
+                )
+            else:
+                self.engine.receive_backfill(request.stream, items, time.monotonic_ns())
+        finally:
+            self._backfill_tasks.pop(request.stream, None)
+        self.flush()
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- views ---------------------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """This venue's counters."""
+        engine, c = self.engine, self.engine.counters
+        return {
+            "adapter": self.adapter.name,
+            "streams": len(engine.streams),
+            "rejected": c.rejected_total,
+            "duplicates_dropped": c.duplicates,
+            "lost_ids": c.lost_total,
+            "gaps": sum(c.gaps.values()),
+            "backfilled": c.backfilled,
+            "connections": len(self.pool.connections),
+            "connected": sum(1 for conn in self.pool.connections if conn.connected),
+            "connects": sum(conn.connects for conn in self.pool.connections),
+            "rest_requests": self.recovery.requests if self.recovery is not None else 0,
+            "rest_throttled": self.recovery.throttled if self.recovery is not None else 0,
+            "resyncs": sum(b.sync.resyncs for b in engine.books.values()),
+            "buffer_high_water": engine.buffer_high_water,
+        }
