@@ -26,6 +26,7 @@ from feed.downstream.server import DownstreamOptions, DownstreamServer, WebSocke
 from feed.events import FeedEvent
 
 SYMBOL = "btcusdt"
+INSTRUMENT = "binance-spot:BTCUSDT"
 
 
 class StandInFeed:
@@ -33,7 +34,15 @@ class StandInFeed:
 
     delivered = 0
 
-    def book(self, symbol: str) -> Any:
+    def book_stream(self, instrument: str) -> str | None:
+        """No book: this benchmark subscribes trades only."""
+        return None
+
+    def book_id(self, instrument: str) -> int | None:
+        """No book."""
+        return None
+
+    def book(self, instrument: str, depth: int | None = None) -> Any:
         """No book: this benchmark subscribes trades only."""
         return None
 
@@ -52,12 +61,15 @@ def _trade(i: int) -> FeedEvent:
         "M": True,
     }
     return FeedEvent(
-        type="trade",
-        venue="binance",
+        type="market",
+        venue="binance-spot",
+        channel="trade",
+        instrument=INSTRUMENT,
         symbol="BTCUSDT",
         stream=f"{SYMBOL}@trade",
+        kind="trade",
         id=i,
-        exchange_ms=now_ms,
+        exchange_ns=now_ms * 1_000_000,
         data=data,
     )
 
@@ -72,10 +84,12 @@ def _per_subscriber_us(samples_ns: list[int], n: int) -> dict[str, float]:
 
 async def _measure(n: int, events: int, pause_s: float) -> dict[str, Any]:
     feed = StandInFeed()
-    server = DownstreamServer(feed, DownstreamOptions(http_port=None), symbols=lambda: frozenset({SYMBOL}))
+    server = DownstreamServer(
+        feed, DownstreamOptions(http_port=None), instruments=lambda: frozenset({INSTRUMENT})
+    )
     await server.start()
     subscribers = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "benchmarks.fanout_subscribers", server.url, str(n), SYMBOL, "trades"),
+        *(sys.executable, "-m", "benchmarks.fanout_subscribers", server.url, str(n), INSTRUMENT, "trade"),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )

@@ -44,7 +44,7 @@ async def main(url: str, n: int, symbol: str, channel: str) -> None:
     for _ in range(n):
         subscribed = asyncio.Event()
         transport, listener = await ws_connect(lambda s=subscribed: Counter(s), url)
-        request = {"op": "subscribe", "id": 1, "symbol": symbol, "channels": [channel]}
+        request = {"op": "subscribe", "id": 1, "instrument": symbol, "channels": [channel]}
         transport.send(WSMsgType.TEXT, orjson.dumps(request))
         listeners.append(listener)
         transports.append(transport)

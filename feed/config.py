@@ -195,6 +195,7 @@ class VenueOptions(BaseModel):
 
 GENERIC_DEFAULTS: dict[str, Any] = {
     "ws_client": "picows",
+    "snapshot_limit": 1000,
     "backoff_base_s": 0.5,
     "backoff_cap_s": 30.0,
     "backoff_stable_after_s": 30.0,
@@ -248,6 +249,13 @@ class VenueSettings(BaseModel):
         return f"{self.name}:{symbol}"
 
 
+def _rotate_before(age_s: float | None) -> float:
+    """When to rotate a connection planned ahead of the venue's age cut (no cut: every 48 hours)."""
+    if age_s is None:
+        return 48 * 3600.0
+    return age_s - min(1800.0, age_s * 0.1)
+
+
 def resolve_venue(options: VenueOptions) -> tuple[VenueSettings | None, list[str]]:
     """Fill a venue's unset options from its adapter and check them against the venue's limits.
 
@@ -270,7 +278,8 @@ def resolve_venue(options: VenueOptions) -> tuple[VenueSettings | None, list[str
         "control_messages_per_second": limits.default_control_messages_per_second,
         "connection_attempts_per_5min": limits.default_connection_attempts,
         "ping_interval_s": limits.ping_interval_s,
-        "rotate_after_s": (limits.max_connection_age_s or 48 * 3600.0) * 0.98,
+        # rotate before the venue's age cut (Binance: 24 h -> 23.5 h)
+        "rotate_after_s": _rotate_before(limits.max_connection_age_s),
         "rest_weight_per_minute": limits.default_rest_weight_per_minute or 1,
         **GENERIC_DEFAULTS,
         **defaults.extra,

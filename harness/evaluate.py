@@ -26,7 +26,7 @@ from harness.checks.measures import (
 )
 from harness.checks.verdict import Verdict
 from harness.rundata import FaultWindow, RunData
-from harness.scenario import Scenario
+from harness.scenario import ALL_VENUES, Scenario
 from harness.sla import SLAConfig
 from mock_venues.base.history import SendFlag
 
@@ -84,7 +84,8 @@ def evaluate(
         ]
         verdicts.append(check_dlq(corrupted, letters))
     if run.multi_venue:
-        verdicts += check_isolation(run, faults, primary=scenario.venue_specs()[0].instance)
+        until = run.t0_ns + int(scenario.duration_s * 1e9)
+        verdicts += check_isolation(run, faults, primary=scenario.venue_specs()[0].instance, until_ns=until)
     level = sla.level_for(scenario.speed)
     recovery_s = scenario.sla.recovery_s or sla.recovery.data_flowing_s
     judged: dict[str, list[int]] = {}
@@ -103,12 +104,16 @@ def evaluate(
                 name=f"latency outside faults [{kind}, {level.level}]",
             )
         )
+    primary = scenario.venue_specs()[0].instance
     for window in healed:
         assert window.end_ns is not None
+        # The venue the fault touched must deliver again (another venue's data proves nothing about it).
+        venue = window.venue or primary
+        touched = None if venue == ALL_VENUES else venue
         verdicts.append(
             check_recovery(
                 window.end_ns,
-                _data_resumed(run, window.end_ns),
+                _data_resumed(run, window.end_ns, touched),
                 bound_s=recovery_s,
                 what=f"data after {window.name}",
             )
@@ -210,13 +215,14 @@ def _touched(sent_ns: int, delivered_ns: int, faults: list[FaultWindow], grace_s
     )
 
 
-def _data_resumed(run: RunData, after_ns: int) -> int | None:
-    """Delivery time of the first live market event received after ``after_ns``."""
+def _data_resumed(run: RunData, after_ns: int, venue: str | None = None) -> int | None:
+    """Delivery time of the first live market event (of ``venue``, if given) received after ``after_ns``."""
     for event in run.events:
         if (
             _get(event, "type") == MARKET
             and not _get(event, "backfilled")
             and _get(event, "recv_ns") > after_ns
+            and (venue is None or _get(event, "venue") == venue)
         ):
             return int(_get(event, "deliver_ns"))
     return None

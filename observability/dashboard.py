@@ -86,15 +86,16 @@ def _stat(
         .graph_mode(common.BigValueGraphMode.AREA)
         .color_mode(common.BigValueColorMode.BACKGROUND)
         .thresholds(thresholds)
-        .with_target(_query(expr, "{{instance}}"))
+        .with_target(_query(expr, "{{venue}} {{instance}}"))
     )
 
 
 def _quantiles(metric: str, what: str) -> list[tuple[str, str]]:
     return [
         (
-            f"histogram_quantile({q}, sum by (instance, le) (rate({_sel(metric + '_bucket')}[{RATE}])))",
-            f"p{label} {what} {{{{instance}}}}",
+            f"histogram_quantile({q}, sum by (instance, venue, le) "
+            f"(rate({_sel(metric + '_bucket')}[{RATE}])))",
+            f"p{label} {what} {{{{venue}}}} {{{{instance}}}}",
         )
         for q, label in ((0.5, "50"), (0.99, "99"), (0.999, "99.9"))
     ]
@@ -156,7 +157,7 @@ def build_dashboard(settings: RuleSettings) -> dash.Dashboard:
                 "Messages / s",
                 "Venue messages received per second, all streams.",
                 "reqps",
-                f"sum by (instance) (rate({_sel(n.MESSAGES)}[{RATE}]))",
+                f"sum by (instance, venue) (rate({_sel(n.MESSAGES)}[{RATE}]))",
                 _thresholds((None, "blue")),
             )
         )
@@ -165,7 +166,7 @@ def build_dashboard(settings: RuleSettings) -> dash.Dashboard:
                 "Stale streams",
                 "Streams silent for longer than their staleness threshold.",
                 "none",
-                f"sum by (instance) ({_sel(n.STREAM_STALE)})",
+                f"sum by (instance, venue) ({_sel(n.STREAM_STALE)})",
                 _thresholds((None, "green"), (1, "red")),
             )
         )
@@ -183,7 +184,7 @@ def build_dashboard(settings: RuleSettings) -> dash.Dashboard:
                 "Open connections",
                 "WebSocket connections currently open.",
                 "none",
-                f"sum by (instance) ({_sel(n.CONNECTIONS_OPEN)})",
+                f"sum by (instance, venue) ({_sel(n.CONNECTIONS_OPEN)})",
                 _thresholds((None, "red"), (1, "green")),
             )
         )
@@ -205,8 +206,8 @@ def build_dashboard(settings: RuleSettings) -> dash.Dashboard:
                 "rate of tickstorm_feed_messages_total.",
                 "reqps",
                 (
-                    f"sum by (instance, stream_kind) (rate({_sel(n.MESSAGES)}[{RATE}]))",
-                    "{{stream_kind}} {{instance}}",
+                    f"sum by (instance, venue, stream_kind) (rate({_sel(n.MESSAGES)}[{RATE}]))",
+                    "{{venue}} {{stream_kind}} {{instance}}",
                 ),
             )
         )
@@ -215,7 +216,7 @@ def build_dashboard(settings: RuleSettings) -> dash.Dashboard:
                 "Bytes received / s",
                 "rate of tickstorm_feed_bytes_total.",
                 "Bps",
-                (f"sum by (instance) (rate({_sel(n.BYTES)}[{RATE}]))", "{{instance}}"),
+                (f"sum by (instance, venue) (rate({_sel(n.BYTES)}[{RATE}]))", "{{venue}} {{instance}}"),
             )
         )
         .with_panel(
@@ -246,8 +247,8 @@ def build_dashboard(settings: RuleSettings) -> dash.Dashboard:
                 "Seconds since each stream's last message",
                 "Time since the last message; 'threshold' series: its own (adaptive) staleness threshold.",
                 "s",
-                (f"time() - {_sel(n.STREAM_LAST_MESSAGE)}", "{{symbol}}@{{stream}} {{instance}}"),
-                (f"{_sel(n.STREAM_STALE_THRESHOLD)}", "threshold {{symbol}}@{{stream}} {{instance}}"),
+                (f"time() - {_sel(n.STREAM_LAST_MESSAGE)}", "{{venue}} {{stream}} {{instance}}"),
+                (f"{_sel(n.STREAM_STALE_THRESHOLD)}", "threshold {{venue}} {{stream}} {{instance}}"),
             )
         )
         .with_panel(
@@ -258,7 +259,7 @@ def build_dashboard(settings: RuleSettings) -> dash.Dashboard:
             .height(8)
             .span(12)
             .thresholds(_thresholds((None, "green"), (1, "red")))
-            .with_target(_query(_sel(n.STREAM_STALE), "{{symbol}}@{{stream}} {{instance}}"))
+            .with_target(_query(_sel(n.STREAM_STALE), "{{venue}} {{stream}} {{instance}}"))
         )
     )
     builder = (
@@ -268,12 +269,18 @@ def build_dashboard(settings: RuleSettings) -> dash.Dashboard:
                 "Reconnects, gaps and resyncs (per 5 min)",
                 "Connections lost and re-established, gaps reported, order books resynchronised.",
                 "none",
-                (f"sum by (instance) (increase({_sel(n.RECONNECTS)}[5m]))", "reconnects {{instance}}"),
                 (
-                    f"sum by (instance, stream_kind) (increase({_sel(n.GAPS)}[5m]))",
-                    "gaps {{stream_kind}} {{instance}}",
+                    f"sum by (instance, venue) (increase({_sel(n.RECONNECTS)}[5m]))",
+                    "reconnects {{venue}} {{instance}}",
                 ),
-                (f"sum by (instance) (increase({_sel(n.RESYNCS)}[5m]))", "resyncs {{instance}}"),
+                (
+                    f"sum by (instance, venue, stream_kind) (increase({_sel(n.GAPS)}[5m]))",
+                    "gaps {{venue}} {{stream_kind}} {{instance}}",
+                ),
+                (
+                    f"sum by (instance, venue) (increase({_sel(n.RESYNCS)}[5m]))",
+                    "resyncs {{venue}} {{instance}}",
+                ),
             )
         )
         .with_panel(
@@ -282,14 +289,20 @@ def build_dashboard(settings: RuleSettings) -> dash.Dashboard:
                 "Lost: reported as never delivered. Backfilled: recovered over REST.",
                 "none",
                 (
-                    f"sum by (instance, stream_kind) (increase({_sel(n.LOST_IDS)}[5m]))",
-                    "lost {{stream_kind}} {{instance}}",
+                    f"sum by (instance, venue, stream_kind) (increase({_sel(n.LOST_IDS)}[5m]))",
+                    "lost {{venue}} {{stream_kind}} {{instance}}",
                 ),
-                (f"sum by (instance) (increase({_sel(n.BACKFILLED)}[5m]))", "backfilled {{instance}}"),
-                (f"sum by (instance) (increase({_sel(n.DUPLICATES)}[5m]))", "duplicates {{instance}}"),
                 (
-                    f"sum by (instance) (increase({_sel(n.CONNECTION_ATTEMPTS)}[5m]))",
-                    "connection attempts {{instance}}",
+                    f"sum by (instance, venue) (increase({_sel(n.BACKFILLED)}[5m]))",
+                    "backfilled {{venue}} {{instance}}",
+                ),
+                (
+                    f"sum by (instance, venue) (increase({_sel(n.DUPLICATES)}[5m]))",
+                    "duplicates {{venue}} {{instance}}",
+                ),
+                (
+                    f"sum by (instance, venue) (increase({_sel(n.CONNECTION_ATTEMPTS)}[5m]))",
+                    "connection attempts {{venue}} {{instance}}",
                 ),
             )
         )
@@ -323,10 +336,13 @@ def build_dashboard(settings: RuleSettings) -> dash.Dashboard:
                 "Dead letters and decode errors (per 5 min)",
                 "Frames rejected into the DLQ, by reason; events dropped by full buffers.",
                 "none",
-                (f"sum by (instance) (increase({_sel(n.DLQ)}[5m]))", "DLQ frames {{instance}}"),
                 (
-                    f"sum by (instance, reason_kind) (increase({_sel(n.DECODE_ERRORS)}[5m]))",
-                    "{{reason_kind}} {{instance}}",
+                    f"sum by (instance, venue) (increase({_sel(n.DLQ)}[5m]))",
+                    "DLQ frames {{venue}} {{instance}}",
+                ),
+                (
+                    f"sum by (instance, venue, reason_kind) (increase({_sel(n.DECODE_ERRORS)}[5m]))",
+                    "{{venue}} {{reason_kind}} {{instance}}",
                 ),
                 (
                     f"sum by (instance, buffer) (increase({_sel(n.BUFFER_DROPPED)}[5m]))",
@@ -339,7 +355,7 @@ def build_dashboard(settings: RuleSettings) -> dash.Dashboard:
                 "REST weight spent / min",
                 "Binance request weight used by snapshots and backfill (the venue allows 6000 / min).",
                 "none",
-                (f"sum by (instance) (increase({_sel(n.REST_WEIGHT)}[1m]))", "{{instance}}"),
+                (f"sum by (instance, venue) (increase({_sel(n.REST_WEIGHT)}[1m]))", "{{venue}} {{instance}}"),
             )
         )
     )

@@ -123,7 +123,9 @@ def _latency_buckets(threshold: float) -> tuple[float, float]:
     return below, above
 
 
-def _latency_series(b: _Builder, settings: RuleSettings, instance: str, broken: bool) -> list[dict[str, str]]:
+def _latency_series(
+    b: _Builder, settings: RuleSettings, labels: dict[str, str], broken: bool
+) -> list[dict[str, str]]:
     below, above = _latency_buckets(settings.latency_p99_s)
     fast = b.counter(OBSERVATIONS_PER_STEP, 0 if broken else OBSERVATIONS_PER_STEP)
     slow = b.counter(0, OBSERVATIONS_PER_STEP if broken else 0)
@@ -133,7 +135,7 @@ def _latency_series(b: _Builder, settings: RuleSettings, instance: str, broken: 
             (f if le >= below else 0) + (s if le >= above else 0) for f, s in zip(fast, slow, strict=True)
         ]
         label = "+Inf" if le == math.inf else _fmt(le)
-        out.append(_series(f"{n.LATENCY}_bucket", {"job": n.JOB, "instance": instance, "le": label}, values))
+        out.append(_series(f"{n.LATENCY}_bucket", {**labels, "le": label}, values))
     return out
 
 
@@ -149,6 +151,10 @@ def unit_tests_document(settings: RuleSettings, rule_file: str = "../alerts.yml"
     b = _Builder(steps)
     good = {"job": n.JOB, "instance": GOOD}
     bad = {"job": n.JOB, "instance": BAD}
+    # Per-venue alerts: the broken target also ingests a healthy venue, which must stay silent.
+    good_v = {**good, "venue": "binance-spot"}
+    bad_v = {**bad, "venue": "spot-b"}
+    calm_v = {**bad, "venue": "binance-spot"}
     cases: list[dict[str, Any]] = []
 
     def case(
@@ -175,22 +181,25 @@ def unit_tests_document(settings: RuleSettings, rule_file: str = "../alerts.yml"
     # Latency: every event in a bucket below half the threshold, then (broken) in the bucket above it.
     case(
         "TickstormFeedLatencyHigh",
-        _latency_series(b, settings, GOOD, broken=False) + _latency_series(b, settings, BAD, broken=True),
-        [bad],
+        _latency_series(b, settings, good_v, broken=False)
+        + _latency_series(b, settings, calm_v, broken=False)
+        + _latency_series(b, settings, bad_v, broken=True),
+        [bad_v],
     )
 
     # One stream of the broken target goes stale; its other stream and the healthy target stay fresh.
     def stream(labels: dict[str, str], name: str) -> dict[str, str]:
-        return {**labels, "symbol": "btcusdt", "stream": name}
+        return {**labels, "symbol": "BTCUSDT", "stream": f"btcusdt@{name}"}
 
     case(
         "TickstormFeedStreamStale",
         [
-            _series(n.STREAM_STALE, stream(good, "bookTicker"), b.gauge(0)),
-            _series(n.STREAM_STALE, stream(bad, "bookTicker"), b.gauge(0, 1)),
-            _series(n.STREAM_STALE, stream(bad, "trade"), b.gauge(0)),
+            _series(n.STREAM_STALE, stream(good_v, "bookTicker"), b.gauge(0)),
+            _series(n.STREAM_STALE, stream(calm_v, "bookTicker"), b.gauge(0)),
+            _series(n.STREAM_STALE, stream(bad_v, "bookTicker"), b.gauge(0, 1)),
+            _series(n.STREAM_STALE, stream(bad_v, "trade"), b.gauge(0)),
         ],
-        [stream(bad, "bookTicker")],
+        [stream(bad_v, "bookTicker")],
     )
 
     # Counters: healthy targets grow at half the threshold per window, the broken one at 5x.
@@ -204,10 +213,11 @@ def unit_tests_document(settings: RuleSettings, rule_file: str = "../alerts.yml"
         case(
             name,
             [
-                _series(metric, labels(good), b.counter(healthy)),
-                _series(metric, labels(bad), b.counter(healthy, broken)),
+                _series(metric, labels(good_v), b.counter(healthy)),
+                _series(metric, labels(calm_v), b.counter(healthy)),
+                _series(metric, labels(bad_v), b.counter(healthy, broken)),
             ],
-            [labels(bad)],
+            [labels(bad_v)],
         )
 
     counting("TickstormFeedReconnectsFrequent", n.RECONNECTS, settings.reconnects, lambda t: t)

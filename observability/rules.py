@@ -129,6 +129,7 @@ def alert_rules(s: RuleSettings) -> list[Alert]:
     """Every alert of the feed, in the order of docs/runbook.md."""
     target = f'{n.UP}{{job="{n.JOB}"}}'
     by_target = "job, instance"
+    by_venue = "job, instance, venue"  # one feed may ingest several venues: each alerts on its own
     p99 = _human_seconds(s.latency_p99_s)
     win = s.count_window
     return [
@@ -152,51 +153,52 @@ def alert_rules(s: RuleSettings) -> list[Alert]:
         ),
         Alert(
             "TickstormFeedLatencyHigh",
-            f"histogram_quantile({LATENCY_QUANTILE}, sum by ({by_target}, le) "
+            f"histogram_quantile({LATENCY_QUANTILE}, sum by ({by_venue}, le) "
             f"(rate({n.LATENCY}_bucket[{s.latency_window}]))) > {_num(s.latency_p99_s)}",
             "warning",
-            "Feed {{ $labels.instance }}: p99 venue-to-feed latency above " + p99,
+            "Feed {{ $labels.instance }}: p99 latency from {{ $labels.venue }} above " + p99,
             f"The p99 of venue event time to feed receive time over {s.latency_window} has been above the "
             f"SLA's {p99} ({LATENCY_LEVEL} level) for {s.latency_for}.",
             s.latency_for,
         ),
         Alert(
             "TickstormFeedStreamStale",
-            f"max by ({by_target}, symbol, stream) ({n.STREAM_STALE}) > 0",
+            f"max by ({by_venue}, symbol, stream) ({n.STREAM_STALE}) > 0",
             "warning",
-            "Feed {{ $labels.instance }}: stream {{ $labels.symbol }}@{{ $labels.stream }} is stale",
+            "Feed {{ $labels.instance }}: {{ $labels.venue }} stream {{ $labels.stream }} is stale",
             "The stream has delivered nothing for longer than its staleness threshold, continuously for "
             f"{s.stale_for}, while the feed is up.",
             s.stale_for,
         ),
         Alert(
             "TickstormFeedReconnectsFrequent",
-            f"sum by ({by_target}) (increase({n.RECONNECTS}[{win}])) >= {_num(s.reconnects)}",
+            f"sum by ({by_venue}) (increase({n.RECONNECTS}[{win}])) >= {_num(s.reconnects)}",
             "warning",
-            "Feed {{ $labels.instance }} reconnects often",
+            "Feed {{ $labels.instance }} reconnects to {{ $labels.venue }} often",
             f"At least {_num(s.reconnects)} WebSocket connections were lost and re-established in {win}.",
         ),
         Alert(
             "TickstormFeedGapsFrequent",
-            f"sum by ({by_target}, stream_kind) (increase({n.GAPS}[{win}])) >= {_num(s.gaps)}",
+            f"sum by ({by_venue}, stream_kind) (increase({n.GAPS}[{win}])) >= {_num(s.gaps)}",
             "warning",
-            "Feed {{ $labels.instance }}: frequent gaps on {{ $labels.stream_kind }} streams",
+            "Feed {{ $labels.instance }}: frequent gaps on {{ $labels.venue }} "
+            "{{ $labels.stream_kind }} streams",
             f"At least {_num(s.gaps)} gaps (ids the feed reports as never delivered) in {win} on "
             "{{ $labels.stream_kind }} streams.",
         ),
         Alert(
             "TickstormFeedResyncsFrequent",
-            f"sum by ({by_target}) (increase({n.RESYNCS}[{win}])) >= {_num(s.resyncs)}",
+            f"sum by ({by_venue}) (increase({n.RESYNCS}[{win}])) >= {_num(s.resyncs)}",
             "warning",
-            "Feed {{ $labels.instance }} resynchronises order books often",
+            "Feed {{ $labels.instance }} resynchronises {{ $labels.venue }} order books often",
             f"At least {_num(s.resyncs)} order book resynchronisations (REST snapshot after a sequence gap) "
             f"in {win}.",
         ),
         Alert(
             "TickstormFeedDeadLettersGrowing",
-            f"sum by ({by_target}) (increase({n.DLQ}[{win}])) >= {_num(s.dlq_growth)}",
+            f"sum by ({by_venue}) (increase({n.DLQ}[{win}])) >= {_num(s.dlq_growth)}",
             "warning",
-            "Feed {{ $labels.instance }} is writing to its dead letter queue",
+            "Feed {{ $labels.instance }} is writing {{ $labels.venue }} frames to its dead letter queue",
             f"At least {_num(s.dlq_growth)} frame(s) rejected into the dead letter queue in {win}.",
         ),
         Alert(

@@ -22,8 +22,13 @@ def _venue_of(window: FaultWindow, primary: str) -> str:
     return window.venue or primary
 
 
-def check_isolation(run: RunData, faults: list[FaultWindow], *, primary: str) -> list[Verdict]:
-    """One verdict per venue that no fault touched (nothing to check when every venue was faulted)."""
+def check_isolation(
+    run: RunData, faults: list[FaultWindow], *, primary: str, until_ns: int | None = None
+) -> list[Verdict]:
+    """One verdict per venue that no fault touched (nothing to check when every venue was faulted).
+
+    Only the scenario's own time counts (``until_ns``: its end); after it the harness stalls every venue
+    to let the feed settle, and streams then go stale on purpose."""
     touched = {_venue_of(w, primary) for w in faults}
     if "*" in touched:
         return []
@@ -34,7 +39,7 @@ def check_isolation(run: RunData, faults: list[FaultWindow], *, primary: str) ->
         trouble: list[str] = []
         market_times: list[int] = []
         for event in run.events:
-            if event.venue != name:
+            if event.venue != name or (until_ns is not None and event.deliver_ns > until_ns):
                 continue
             kind = event.type
             if kind in TROUBLE:

@@ -17,7 +17,7 @@ def test_buffers_until_snapshot_then_drops_stale_and_applies_bridge() -> None:
     assert sync.on_diff(*diff(90, 95, bids=[("10", "1")])) is Step.BUFFERED
     assert sync.on_diff(*diff(96, 101, bids=[("11", "2")])) is Step.BUFFERED
     assert sync.on_diff(*diff(102, 103, asks=[("12", "3")])) is Step.BUFFERED
-    step = sync.on_snapshot(99, [["10", "5"], ["9", "1"]], [["12", "1"]])
+    step = sync.apply_snapshot(99, [["10", "5"], ["9", "1"]], [["12", "1"]])
     assert step is Step.SYNCED
     assert sync.book.last_update_id == 103
     assert sync.book.bids == {"10": "5", "9": "1", "11": "2"}  # 90-95 dropped, 96-101 bridges
@@ -27,22 +27,22 @@ def test_buffers_until_snapshot_then_drops_stale_and_applies_bridge() -> None:
 def test_snapshot_older_than_stream_asks_for_refetch() -> None:
     sync = BookSync("X")
     sync.on_diff(*diff(100, 105))
-    assert sync.on_snapshot(90, [], []) is Step.REFETCH
+    assert sync.apply_snapshot(90, [], []) is Step.REFETCH
     assert not sync.synced
-    assert sync.on_snapshot(102, [], []) is Step.SYNCED
+    assert sync.apply_snapshot(102, [], []) is Step.SYNCED
 
 
 def test_snapshot_exactly_before_first_event_is_accepted() -> None:
     sync = BookSync("X")
     sync.on_diff(*diff(100, 105, asks=[("1", "1")]))
-    assert sync.on_snapshot(99, [], []) is Step.SYNCED
+    assert sync.apply_snapshot(99, [], []) is Step.SYNCED
     assert sync.book.asks == {"1": "1"}
 
 
 def test_gap_invalidates_and_stale_is_ignored() -> None:
     sync = BookSync("X")
     sync.on_diff(*diff(10, 10))
-    sync.on_snapshot(10, [["5", "1"]], [])
+    sync.apply_snapshot(10, [["5", "1"]], [])
     assert sync.on_diff(*diff(8, 10)) is Step.STALE
     assert sync.on_diff(*diff(11, 12, bids=[("5", "0.000")])) is Step.APPLIED
     assert sync.book.bids == {}
@@ -54,12 +54,12 @@ def test_gap_invalidates_and_stale_is_ignored() -> None:
 
 def test_snapshot_before_any_diff_is_the_book_and_the_next_diff_must_bridge_it() -> None:
     sync = BookSync("X")
-    assert sync.on_snapshot(10, [["5", "1"]], []) is Step.SYNCED
+    assert sync.apply_snapshot(10, [["5", "1"]], []) is Step.SYNCED
     assert sync.on_diff(*diff(8, 10, bids=[("5", "9")])) is Step.STALE  # already in the snapshot
     assert sync.on_diff(*diff(9, 11, bids=[("5", "2")])) is Step.APPLIED  # bridges 10 -> 11
     assert sync.book.bids == {"5": "2"}
     other = BookSync("Y")
-    other.on_snapshot(10, [], [])
+    other.apply_snapshot(10, [], [])
     assert other.on_diff(*diff(13, 14)) is Step.GAP  # 11 and 12 never seen: resync
 
 
@@ -93,7 +93,7 @@ def test_synced_book_equals_naive_replay(events: list, snapshot_at: int) -> None
                     naive[side][p] = q
         sync.on_diff(uid, uid, [list(x) for x in bids], [list(x) for x in asks])
         if i == snapshot_at:
-            step = sync.on_snapshot(
+            step = sync.apply_snapshot(
                 uid, [[p, q] for p, q in naive["b"].items()], [[p, q] for p, q in naive["a"].items()]
             )
             assert step is Step.SYNCED
@@ -113,7 +113,7 @@ def test_book_invariants_hold_under_valid_diff_sequences(events: list) -> None: 
     """Sorted sides, no zero-quantity level and no crossed book, whatever valid diffs arrive after a sync."""
     sync = BookSync("X")
     sync.on_diff(100, 100, [], [])
-    assert sync.on_snapshot(100, [["10", "1"]], [["60", "1"]]) is Step.SYNCED
+    assert sync.apply_snapshot(100, [["10", "1"]], [["60", "1"]]) is Step.SYNCED
     for i, (bids, asks) in enumerate(events, start=101):
         # Valid venue data never crosses: bids below 51, asks from 51 up.
         b = [[f"{p}.00", q] for p, q in bids]

@@ -12,7 +12,17 @@ from typing import Any
 import pytest
 
 from feed.buffer import OverflowPolicy
-from feed.config import ENV_PREFIX, ConfigError, FeedSettings, env_var, load_settings
+from feed.config import (
+    ENV_PREFIX,
+    VENUE_OPTIONS,
+    ConfigError,
+    FeedSettings,
+    VenueOptions,
+    VenueSettings,
+    env_var,
+    load_settings,
+    resolve_venue,
+)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
@@ -23,6 +33,17 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.upper().startswith(ENV_PREFIX):
             monkeypatch.delenv(name)
+
+
+def one(s: FeedSettings) -> VenueSettings:
+    """The feed's only venue."""
+    [venue] = s.venue_settings
+    return venue
+
+
+def stream_names(s: FeedSettings) -> list[str]:
+    venue = one(s)
+    return [f"{symbol}@{stream}" for symbol in venue.symbols for stream in venue.streams]
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -36,19 +57,19 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_defaults() -> None:
     s = load_settings()
-    assert s.venue == "binance-spot"
-    assert s.symbols == ["btcusdt"]
-    assert s.streams == ["trade", "depth@100ms", "bookTicker"]
-    assert s.ws_url == "wss://stream.binance.com:9443" and s.rest_url == "https://api.binance.com"
-    assert s.rotate_after_s == 23.5 * 3600
+    assert one(s).venue == "binance-spot"
+    assert one(s).symbols == ["btcusdt"]
+    assert one(s).streams == ["trade", "depth@100ms", "bookTicker"]
+    assert one(s).ws_url == "wss://stream.binance.com:9443" and one(s).rest_url == "https://api.binance.com"
+    assert one(s).rotate_after_s == 23.5 * 3600
     assert s.overflow_policy is OverflowPolicy.DROP_OLDEST
     assert s.dlq_path == Path("feed-dlq.sqlite") and s.metrics_port is None and s.jsonl is None
-    assert s.stream_names() == ["btcusdt@trade", "btcusdt@depth@100ms", "btcusdt@bookTicker"]
+    assert stream_names(s) == ["btcusdt@trade", "btcusdt@depth@100ms", "btcusdt@bookTicker"]
 
 
 def test_stream_names_every_symbol_times_every_stream() -> None:
     s = load_settings(symbols="btcusdt,ethusdt", streams="aggTrade,kline_1M")
-    assert s.stream_names() == [
+    assert stream_names(s) == [
         "btcusdt@aggTrade",
         "btcusdt@kline_1M",
         "ethusdt@aggTrade",
@@ -58,16 +79,16 @@ def test_stream_names_every_symbol_times_every_stream() -> None:
 
 def test_symbols_from_env_comma_separated_lowercased_deduped(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TICKSTORM_FEED_SYMBOLS", "BTCUSDT, ethusdt,,btcusdt ")
-    assert load_settings().symbols == ["btcusdt", "ethusdt"]
+    assert one(load_settings()).symbols == ["btcusdt", "ethusdt"]
     monkeypatch.setenv("TICKSTORM_FEED_SYMBOLS", '["solusdt", "BNBUSDT"]')  # a JSON list works too
-    assert load_settings().symbols == ["solusdt", "bnbusdt"]
+    assert one(load_settings()).symbols == ["solusdt", "bnbusdt"]
 
 
 def test_lists_from_toml_and_overrides(tmp_path: Path) -> None:
     path = write(tmp_path, 'symbols = ["XRPUSDT"]\nstreams = ["trade", "kline_1s"]\n')
     s = load_settings(path)
-    assert s.symbols == ["xrpusdt"] and s.streams == ["trade", "kline_1s"]
-    assert load_settings(path, symbols=["adausdt"]).symbols == ["adausdt"]
+    assert one(s).symbols == ["xrpusdt"] and one(s).streams == ["trade", "kline_1s"]
+    assert one(load_settings(path, symbols=["adausdt"])).symbols == ["adausdt"]
 
 
 def test_env_types_and_unset(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,7 +98,7 @@ def test_env_types_and_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TICKSTORM_FEED_DLQ_PATH", "")
     monkeypatch.setenv("tickstorm_feed_jsonl", "out.jsonl")  # names are case-insensitive
     s = load_settings()
-    assert s.backfill is False
+    assert one(s).backfill is False
     assert s.overflow_policy is OverflowPolicy.DROP_NEWEST
     assert s.metrics_port == 9108
     assert s.dlq_path is None
@@ -86,12 +107,12 @@ def test_env_types_and_unset(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_urls_lose_trailing_slash() -> None:
     s = load_settings(ws_url="ws://127.0.0.1:9001/", rest_url="http://127.0.0.1:9002/")
-    assert s.ws_url == "ws://127.0.0.1:9001" and s.rest_url == "http://127.0.0.1:9002"
+    assert one(s).ws_url == "ws://127.0.0.1:9001" and one(s).rest_url == "http://127.0.0.1:9002"
 
 
 def test_direct_construction_reads_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TICKSTORM_FEED_SNAPSHOT_LIMIT", "5000")
-    assert FeedSettings().snapshot_limit == 5000
+    assert one(FeedSettings()).snapshot_limit == 5000
 
 
 # -- precedence ------------------------------------------------------------------------------------------
@@ -103,9 +124,9 @@ def test_precedence_overrides_env_toml_default(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("TICKSTORM_FEED_REORDER_WINDOW_MS", "8")
     s = load_settings(path, buffer_capacity=30, stale_factor=None)
     assert s.buffer_capacity == 30  # override beats env and TOML
-    assert s.reorder_window_ms == 8.0  # env beats TOML
-    assert s.backfill_max_pages == 3  # TOML beats default
-    assert s.stale_factor == 10.0  # None override ignored: default
+    assert one(s).reorder_window_ms == 8.0  # env beats TOML
+    assert one(s).backfill_max_pages == 3  # TOML beats default
+    assert one(s).stale_factor == 10.0  # None override ignored: default
     assert load_settings(path).buffer_capacity == 20
     monkeypatch.delenv("TICKSTORM_FEED_BUFFER_CAPACITY")
     assert load_settings(path).buffer_capacity == 10
@@ -114,7 +135,7 @@ def test_precedence_overrides_env_toml_default(tmp_path: Path, monkeypatch: pyte
 def test_feed_table_is_used_when_present(tmp_path: Path) -> None:
     path = write(tmp_path, '[venue]\nport = 1\n\n[feed]\nsymbols = ["ethusdt"]\nsnapshot_limit = 100\n')
     s = load_settings(path)
-    assert s.symbols == ["ethusdt"] and s.snapshot_limit == 100
+    assert one(s).symbols == ["ethusdt"] and one(s).snapshot_limit == 100
 
 
 def test_toml_does_not_leak_into_later_loads(tmp_path: Path) -> None:
@@ -152,28 +173,47 @@ def test_unknown_override_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(exc.value.problems) == 2
 
 
-def test_every_problem_listed_with_its_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = write(tmp_path, 'snapshot_limit = 1234\nsymbols = ["ok_one", "B@D"]\nbackfill = "maybe"\n')
-    monkeypatch.setenv("TICKSTORM_FEED_MAX_STREAMS_PER_CONNECTION", "5000")
+def test_every_type_problem_listed_with_its_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, 'backfill = "maybe"\nstale_factor = "slow"\n')
+    monkeypatch.setenv("TICKSTORM_FEED_MAX_STREAMS_PER_CONNECTION", "many")
     with pytest.raises(ConfigError) as exc:
-        load_settings(path, control_messages_per_second=6, buffer_capacity="lots")
+        load_settings(path, buffer_capacity="lots")
     text = problems_of(exc)
     problems = exc.value.problems
     assert text.startswith(f"invalid feed configuration ({len(problems)} problems):")
     expect = {
-        "snapshot_limit": f"TOML file {path}",
-        "symbols": f"TOML file {path}",
         "backfill": f"TOML file {path}",
+        "stale_factor": f"TOML file {path}",
         "max_streams_per_connection": "env TICKSTORM_FEED_MAX_STREAMS_PER_CONNECTION",
-        "control_messages_per_second": "command line / argument",
         "buffer_capacity": "command line / argument",
     }
     assert len(problems) == len(expect)
     for option, source in expect.items():
         [line] = [p for p in problems if p.startswith(option + ":")]
         assert line.endswith(f"(from {source})"), line
-    assert any("1234" in p and "5000" in p for p in problems if p.startswith("snapshot_limit"))
+
+
+def test_every_venue_problem_listed_with_its_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Values of the right type that the venue refuses (its grammar, its limits) are checked together
+    once every value has its type (a type error is reported first, above)."""
+    path = write(tmp_path, 'snapshot_limit = 1234\nsymbols = ["ok_one", "B@D"]\n')
+    monkeypatch.setenv("TICKSTORM_FEED_MAX_STREAMS_PER_CONNECTION", "5000")
+    with pytest.raises(ConfigError) as exc:
+        load_settings(path, control_messages_per_second=6)
+    problems_of(exc)
+    problems = exc.value.problems
+    expect = {
+        "snapshot_limit": f"TOML file {path}",
+        "symbols": f"TOML file {path}",
+        "max_streams_per_connection": "env TICKSTORM_FEED_MAX_STREAMS_PER_CONNECTION",
+        "control_messages_per_second": "command line / argument",
+    }
+    assert len(problems) == len(expect), problems
+    for option, source in expect.items():
+        [line] = [p for p in problems if p.startswith(option + ":")]
+        assert line.endswith(f"(from {source})"), line
     assert any("b@d" in p for p in problems if p.startswith("symbols"))
+    assert any("5000" in p and "1024" in p for p in problems if p.startswith("max_streams"))
 
 
 @pytest.mark.parametrize(
@@ -185,7 +225,7 @@ def test_every_problem_listed_with_its_source(tmp_path: Path, monkeypatch: pytes
         ({"streams": "trade,depth@1000ms"}, "streams", "depth@1000ms"),
         ({"streams": "kline_2M"}, "streams", "kline_2M"),
         ({"streams": "booktickers"}, "streams", "unknown stream"),
-        ({"venue": "kraken"}, "venue", "binance-spot"),
+        ({"venue": "kraken"}, "venue", "unknown venue 'kraken' (known: binance-spot"),
         ({"ws_url": "http://x"}, "ws_url", "ws://"),
         ({"rest_url": "ftp://x"}, "rest_url", "http://"),
         ({"max_streams_per_connection": 0}, "max_streams_per_connection", "greater than or equal to 1"),
@@ -250,7 +290,7 @@ def test_valid_kline_intervals_all_accepted() -> None:
         "1M",
     )
     s = load_settings(streams=",".join(f"kline_{i}" for i in intervals))
-    assert len(s.streams) == 16
+    assert len(one(s).streams) == 16
 
 
 # -- docs/configuration.md stays in step with the model --------------------------------------------------
@@ -285,13 +325,19 @@ def as_doc_value(value: Any) -> Any:
 
 
 def test_doc_lists_exactly_the_model_fields_with_their_defaults() -> None:
+    """Feed-wide options with the model's defaults; venue options with Binance spot's (the default venue's)."""
     rows = doc_rows()
     fields = FeedSettings.model_fields
     assert list(rows) == list(fields), "docs/configuration.md must list every option, in model order"
+    binance, problems = resolve_venue(VenueOptions())
+    assert binance is not None, problems
     for name, field in fields.items():
         env, default, meaning = rows[name]
         assert env == env_var(name)
-        model_default = as_doc_value(field.default)
+        if name in VenueOptions.model_fields:
+            model_default = as_doc_value(getattr(binance, name))
+        else:
+            model_default = as_doc_value(field.default)
         assert default == model_default and type(default) is type(model_default), (
             name,
             default,
@@ -305,4 +351,66 @@ def test_doc_toml_example_is_valid(tmp_path: Path) -> None:
     text = DOC.read_text(encoding="utf-8")
     [example] = re.findall(r"```toml\n(.*?)```", text, flags=re.S)
     s = load_settings(write(tmp_path, example))
-    assert s.symbols == ["btcusdt", "ethusdt", "solusdt"] and s.metrics_port == 9108
+    assert [v.name for v in s.venue_settings] == ["binance-spot", "spot-b"]
+    assert s.venue_settings[0].symbols == ["btcusdt", "ethusdt", "solusdt"] and s.metrics_port == 9108
+
+
+# -- several venues --------------------------------------------------------------------------------------
+
+
+def test_venues_list_from_toml_each_with_its_own_options(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[feed]
+buffer_capacity = 500
+[[feed.venues]]
+venue = "binance-spot"
+symbols = ["btcusdt"]
+[[feed.venues]]
+venue = "binance-spot"
+name = "spot-b"
+symbols = ["ethusdt"]
+ws_url = "ws://127.0.0.1:9"
+snapshot_limit = 100
+""",
+    )
+    s = load_settings(path)
+    a, b = s.venue_settings
+    assert (a.name, a.symbols, a.snapshot_limit) == ("binance-spot", ["btcusdt"], 1000)
+    assert (b.name, b.symbols, b.ws_url, b.snapshot_limit) == ("spot-b", ["ethusdt"], "ws://127.0.0.1:9", 100)
+    assert s.buffer_capacity == 500
+    assert b.instrument("ETHUSDT") == "spot-b:ETHUSDT"
+
+
+def test_venues_from_env_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "TICKSTORM_FEED_VENUES", '[{"symbols": "btcusdt"}, {"name": "b", "streams": ["trade"]}]'
+    )
+    a, b = load_settings().venue_settings
+    assert a.name == "binance-spot" and b.name == "b" and b.streams == ["trade"]
+
+
+def test_venue_problems_name_their_venue(tmp_path: Path) -> None:
+    venues = [{"symbols": ["B@D"]}, {"name": "x", "max_streams_per_connection": 2000}, {"venue": "nope"}]
+    with pytest.raises(ConfigError) as exc:
+        load_settings(venues=venues)
+    problems = exc.value.problems
+    assert any(p.startswith("venues[0].symbols: invalid symbol") for p in problems), problems
+    assert any(p.startswith("venues[1].max_streams_per_connection: must be <= 1024") for p in problems)
+    assert any(p.startswith("venues[2].venue: unknown venue 'nope'") for p in problems)
+    assert all(p.endswith("(from command line / argument)") for p in problems), problems
+
+
+def test_venue_names_must_be_unique_and_options_not_mixed() -> None:
+    with pytest.raises(ConfigError, match="names must be unique"):
+        load_settings(venues=[{}, {}])
+    with pytest.raises(ConfigError, match="symbols given at the top level and a venues list"):
+        load_settings(symbols="btcusdt", venues=[{}])
+    with pytest.raises(ConfigError, match="at least one venue"):
+        load_settings(venues=[])
+
+
+def test_every_venue_option_can_stand_at_the_top_level() -> None:
+    assert set(VENUE_OPTIONS) == set(VenueOptions.model_fields) - {"venue"}
+    assert set(VENUE_OPTIONS) <= set(FeedSettings.model_fields)

@@ -37,44 +37,62 @@ def samples(metrics: FeedMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]
     return out
 
 
+V = "binance-spot"
+
+
 def test_render_contains_every_metric() -> None:
     metrics = FeedMetrics()
-    metrics.messages.labels("trade")
-    metrics.decode_errors.labels("json")
-    metrics.gaps.labels("trade")
-    metrics.lost_ids.labels("trade")
+    metrics.add_venue(V, "binance-spot")
+    metrics.messages.labels(V, "trade")
+    metrics.decode_errors.labels(V, "json")
+    metrics.gaps.labels(V, "trade")
+    metrics.lost_ids.labels(V, "trade")
     text = metrics.render().decode()
     for name in COUNTERS + GAUGES:
         assert f"\n{name}" in text or text.startswith(name), name
         assert f"# TYPE {name.removesuffix('_total')}" in text
     for name in HISTOGRAMS:
         assert f"# TYPE {name} histogram" in text
-        assert f'{name}_bucket{{le="1e-05"}}' in text and f'{name}_bucket{{le="10.0"}}' in text
+        assert f'{name}_bucket{{le="1e-05",venue="{V}"}}' in text
+        assert f'{name}_bucket{{le="10.0",venue="{V}"}}' in text
 
 
-def test_values_and_labels() -> None:
+def test_values_and_labels_per_venue() -> None:
     metrics = FeedMetrics()
-    metrics.messages.labels("trade").inc(3)
-    metrics.messages.labels("depth").inc()
-    metrics.bytes.inc(1500)
-    metrics.decode_errors.labels(reason_kind="invalid_json").inc()
-    metrics.lost_ids.labels("aggTrade").inc(7)
-    metrics.stale_streams.set(2)
-    metrics.connections_open.set(4)
-    metrics.exchange_to_receive.observe(0.0002)
-    metrics.receive_to_delivery.observe(0.00003)
+    for venue in (V, "spot-b"):
+        metrics.add_venue(venue, "binance-spot")
+    metrics.messages.labels(V, "trade").inc(3)
+    metrics.messages.labels(V, "depth").inc()
+    metrics.messages.labels("spot-b", "trade").inc(5)
+    metrics.bytes.labels(V).inc(1500)
+    metrics.decode_errors.labels(venue=V, reason_kind="invalid_json").inc()
+    metrics.lost_ids.labels(V, "aggTrade").inc(7)
+    metrics.stale_streams.labels(V).set(2)
+    metrics.connections_open.labels("spot-b").set(4)
+    metrics.exchange_to_receive.labels(V).observe(0.0002)
+    metrics.receive_to_delivery.labels(V).observe(0.00003)
     got = samples(metrics)
-    assert got[("tickstorm_feed_messages_total", (("stream_kind", "trade"),))] == 3
-    assert got[("tickstorm_feed_messages_total", (("stream_kind", "depth"),))] == 1
-    assert got[("tickstorm_feed_bytes_total", ())] == 1500
-    assert got[("tickstorm_feed_decode_errors_total", (("reason_kind", "invalid_json"),))] == 1
-    assert got[("tickstorm_feed_lost_ids_total", (("stream_kind", "aggTrade"),))] == 7
-    assert got[("tickstorm_feed_stale_streams", ())] == 2
-    assert got[("tickstorm_feed_connections_open", ())] == 4
+    assert got[("tickstorm_feed_messages_total", (("stream_kind", "trade"), ("venue", V)))] == 3
+    assert got[("tickstorm_feed_messages_total", (("stream_kind", "depth"), ("venue", V)))] == 1
+    assert got[("tickstorm_feed_messages_total", (("stream_kind", "trade"), ("venue", "spot-b")))] == 5
+    assert got[("tickstorm_feed_bytes_total", (("venue", V),))] == 1500
+    assert got[("tickstorm_feed_bytes_total", (("venue", "spot-b"),))] == 0  # exported from the start
+    assert got[("tickstorm_feed_decode_errors_total", (("reason_kind", "invalid_json"), ("venue", V)))] == 1
+    assert got[("tickstorm_feed_lost_ids_total", (("stream_kind", "aggTrade"), ("venue", V)))] == 7
+    assert got[("tickstorm_feed_stale_streams", (("venue", V),))] == 2
+    assert got[("tickstorm_feed_connections_open", (("venue", "spot-b"),))] == 4
+    assert got[("tickstorm_feed_venue_info", (("adapter", "binance-spot"), ("venue", "spot-b")))] == 1
     e2r = "tickstorm_feed_exchange_to_receive_seconds_bucket"
-    assert got[(e2r, (("le", "0.0001"),))] == 0 and got[(e2r, (("le", "0.00025"),))] == 1
+    assert (
+        got[(e2r, (("le", "0.0001"), ("venue", V)))] == 0
+        and got[(e2r, (("le", "0.00025"), ("venue", V)))] == 1
+    )
+    assert got[(e2r, (("le", "+Inf"), ("venue", "spot-b")))] == 0
     r2d = "tickstorm_feed_receive_to_delivery_seconds_bucket"
-    assert got[(r2d, (("le", "2.5e-05"),))] == 0 and got[(r2d, (("le", "5e-05"),))] == 1
+    assert (
+        got[(r2d, (("le", "2.5e-05"), ("venue", V)))] == 0
+        and got[(r2d, (("le", "5e-05"), ("venue", V)))] == 1
+    )
 
 
 def test_buckets_cover_10us_to_10s() -> None:
@@ -86,14 +104,17 @@ def test_buckets_cover_10us_to_10s() -> None:
 
 def test_each_feed_has_its_own_registry() -> None:
     a, b = FeedMetrics(), FeedMetrics()  # would raise "Duplicated timeseries" on a shared registry
-    a.reconnects.inc()
-    assert samples(a)[("tickstorm_feed_reconnects_total", ())] == 1
-    assert samples(b)[("tickstorm_feed_reconnects_total", ())] == 0
+    a.add_venue(V, V)
+    b.add_venue(V, V)
+    a.reconnects.labels(V).inc()
+    assert samples(a)[("tickstorm_feed_reconnects_total", (("venue", V),))] == 1
+    assert samples(b)[("tickstorm_feed_reconnects_total", (("venue", V),))] == 0
 
 
 def test_serve_fetch_close() -> None:
     metrics = FeedMetrics()
-    metrics.resyncs.inc(2)
+    metrics.add_venue(V, V)
+    metrics.resyncs.labels(V).inc(2)
     port = metrics.serve("127.0.0.1", 0)
     try:
         assert port > 0 and metrics.port == port
@@ -102,7 +123,7 @@ def test_serve_fetch_close() -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             assert response.status == 200
             body = response.read().decode()
-        assert "tickstorm_feed_resyncs_total 2.0" in body
+        assert 'tickstorm_feed_resyncs_total{venue="binance-spot"} 2.0' in body
         for name in COUNTERS + GAUGES + HISTOGRAMS:
             assert name.removesuffix("_total") in body
     finally:

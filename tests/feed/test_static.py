@@ -31,8 +31,12 @@ def test_static_output_is_deterministic_and_matches_the_golden_file() -> None:
 
 
 def test_static_run_delivers_every_recorded_id_and_syncs_every_book() -> None:
-    events = [orjson.loads(line) for line in run_once().splitlines()]
-    depth = [e for e in events if e["type"] == "depth" and e["symbol"] == "NKNUSDT"]
+    header, *events = [orjson.loads(line) for line in run_once().splitlines()]
+    assert header == {"type": "schema", "schema": "tickstorm.events", "version": 2}
+    depth = [e for e in events if e["type"] == "market" and e["kind"] == "depth" and e["symbol"] == "NKNUSDT"]
+    assert {e["instrument"] for e in depth} == {"binance-spot:NKNUSDT"} and {e["channel"] for e in depth} == {
+        "book"
+    }
     assert len(depth) == 150 and [e["id"] for e in depth] == sorted(e["id"] for e in depth)
     resynced = {e["symbol"] for e in events if e["type"] == "book_resynced"}
     assert resynced == {"NKNUSDT", "LRCBTC", "BLZETH", "RUNEEUR"}
@@ -45,4 +49,7 @@ def test_static_run_of_the_day_split_capture(tmp_path: Path) -> None:
         result = run_static(bundled("spot-btcusdt"), fh, streams=["btcusdt@trade", "btcusdt@depth@100ms"])
     assert result.frames == 9757 + 10147 + 3451 + 3044
     assert result.by_type.get("gap", 0) == 0 and result.by_type["book_resynced"] == 1
-    assert result.by_type["trade"] == 9757 + 10147
+    assert result.by_type["market"] == 9757 + 10147 + 3451 + 3044
+    lines = out.read_bytes().splitlines()
+    trades = [x for x in lines if b'"type":"market"' in x and b'"kind":"trade"' in x]
+    assert len(trades) == 9757 + 10147

@@ -8,12 +8,24 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from feed.binance_spot.feed import BinanceSpotFeed
 from feed.config import FeedSettings
 from feed.events import FeedEvent
+from feed.feed import Feed
 from mock_venues.binance_spot.book import diff_books
 from mock_venues.binance_spot.server import BinanceSpotVenue, VenueConfig
 from mock_venues.recordings import bundled
+
+VENUE = "binance-spot"
+
+
+def instrument(symbol: str) -> str:
+    """The instrument id of a Binance spot symbol (``btcusdt`` -> ``binance-spot:BTCUSDT``)."""
+    return f"{VENUE}:{symbol.upper()}"
+
+
+def stream_names(feed: Feed) -> list[str]:
+    """Every stream the feed's (only) venue carries."""
+    return list(feed.venue().engine.streams)
 
 
 @asynccontextmanager
@@ -26,7 +38,7 @@ async def venue_and_feed(
     venue: dict[str, Any] | None = None,
     feed: dict[str, Any] | None = None,
     before_feed: Callable[[BinanceSpotVenue], None] | None = None,
-) -> AsyncIterator[tuple[BinanceSpotVenue, BinanceSpotFeed, list[FeedEvent]]]:
+) -> AsyncIterator[tuple[BinanceSpotVenue, Feed, list[FeedEvent]]]:
     """A paused venue and a feed subscribed to it; the replay starts once every stream is subscribed."""
     venue_params: dict[str, Any] = {"recordings": bundled(set_name), "speed": 20.0, "autostart": False}
     venue_params.update(venue or {})
@@ -42,10 +54,10 @@ async def venue_and_feed(
             **(feed or {}),
         )
         events: list[FeedEvent] = []
-        f = BinanceSpotFeed(settings, seed=1)
+        f = Feed(settings, seed=1)
         f.on_event(events.append)
         async with f:
-            await wait_subscribed(v, len(settings.stream_names()))
+            await wait_subscribed(v, len(stream_names(f)))
             yield v, f, events
 
 
@@ -89,13 +101,13 @@ def book_problems(venue: BinanceSpotVenue, feed: Any, symbol: str) -> list[str]:
     Inside the price band of the snapshot the feed last synced from, both must hold the same levels;
     outside it the feed may lack levels it never saw, but every level it does hold must be right.
     """
-    book = feed.book(symbol)
+    book = feed.book(instrument(symbol))
     if book is None:
         return [f"{symbol}: book not in sync"]
-    band = feed.book_band(symbol)
-    truth = venue.true_book(symbol, limit=1_000_000)
-    bids, asks = book.top()
-    mine = {"lastUpdateId": book.last_update_id, "bids": bids, "asks": asks}
+    band = book.band
+    truth_view = venue.true_book(symbol, limit=1_000_000)
+    truth = {"lastUpdateId": truth_view["id"], "bids": truth_view["bids"], "asks": truth_view["asks"]}
+    mine = {"lastUpdateId": book.id, "bids": book.bids, "asks": book.asks}
     problems = [p for p in diff_books(truth, mine) if "None != expected" not in p]  # wrong values, wrong ids
     if band is None:
         return problems
@@ -106,9 +118,9 @@ def book_problems(venue: BinanceSpotVenue, feed: Any, symbol: str) -> list[str]:
         "asks": [lv for lv in truth["asks"] if float(lv[0]) <= high],
     }
     mine_inside = {
-        "lastUpdateId": book.last_update_id,
-        "bids": [lv for lv in bids if float(lv[0]) >= low],
-        "asks": [lv for lv in asks if float(lv[0]) <= high],
+        "lastUpdateId": book.id,
+        "bids": [lv for lv in book.bids if float(lv[0]) >= low],
+        "asks": [lv for lv in book.asks if float(lv[0]) <= high],
     }
     return problems + diff_books(inside, mine_inside)
 
@@ -120,7 +132,7 @@ async def wait_books_synced(feed: Any, symbols: list[str], timeout: float = 15.0
     """
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        unsynced = [s for s in symbols if feed.book(s) is None]
+        unsynced = [s for s in symbols if not feed.book_synced(instrument(s))]
         if not unsynced or asyncio.get_running_loop().time() > deadline:
             return unsynced
         await asyncio.sleep(0.1)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from mock_venues.binance_spot.tape import binance_source
 from mock_venues.recordings import bundled
-from mock_venues.replay.source import ReplaySource
-from tests.feedlive.conftest import book_problems, delivered_ids, settle, venue_and_feed
+from tests.feedlive.conftest import book_problems, delivered_ids, settle, stream_names, venue_and_feed
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.timeout(120)
 async def test_everything_sent_is_delivered_once_in_order_and_books_are_exact(
     tmp_path: Path, set_name: str, speed: float, streams: list[str], client: str
 ) -> None:
-    symbols = [s.lower() for s in ReplaySource(bundled(set_name)).symbols]
+    symbols = [s.lower() for s in binance_source(bundled(set_name)).symbols]
     async with venue_and_feed(
         tmp_path, set_name, symbols, streams, venue={"speed": speed}, feed={"ws_client": client}
     ) as (
@@ -38,7 +38,7 @@ async def test_everything_sent_is_delivered_once_in_order_and_books_are_exact(
         await venue.wait_replay_done(90)
         await settle(events)
         checked = 0
-        for name in feed.settings.stream_names():
+        for name in stream_names(feed):
             sent = venue.history.ids(name)
             assert delivered_ids(events, name) == sent, name
             checked += len(sent)
@@ -46,4 +46,4 @@ async def test_everything_sent_is_delivered_once_in_order_and_books_are_exact(
             assert book_problems(venue, feed, symbol.upper()) == [], symbol
     assert checked > 1000
     assert not [e for e in events if e.type == "gap"]
-    assert feed.core.rejected == 0
+    assert feed.venue().engine.counters.rejected_total == 0

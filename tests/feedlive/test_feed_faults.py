@@ -98,7 +98,7 @@ async def test_duplicates_are_never_delivered(tmp_path: Path) -> None:
         await quiesce(venue, events)
         for stream in (TRADE, DEPTH, TICKER):
             assert delivered_ids(events, stream) == venue.history.ids(stream)
-        assert feed.core.duplicates == 6
+        assert feed.venue().engine.counters.duplicates == 6
         assert not events_of(events, "gap")
 
 
@@ -248,7 +248,7 @@ async def test_slow_snapshot_buffers_diffs_and_syncs(tmp_path: Path) -> None:
         await run_for(venue, 2.5)
         await quiesce(venue, events)
         (synced,) = events_of(events, "book_resynced")
-        first_diff = next(e for e in events if e.type == "depth")
+        first_diff = next(e for e in events if e.is_market and e.kind == "depth")
         assert (synced.recv_ns - first_diff.recv_ns) / 1e9 >= 1.4
         assert not events_of(events, "gap")
         assert delivered_ids(events, DEPTH) == venue.history.ids(DEPTH)

@@ -10,14 +10,22 @@ from typing import Any
 
 import pytest
 
-from feed.binance_spot.feed import BinanceSpotFeed
 from feed.config import FeedSettings
 from feed.events import FeedEvent
+from feed.feed import Feed
 from mock_venues.binance_spot.book import TrueBook, diff_books
 from mock_venues.binance_spot.server import BinanceSpotVenue, VenueConfig
+from mock_venues.binance_spot.tape import binance_source
 from mock_venues.recordings import bundled, shared_recordings_dir
 from mock_venues.replay.source import ReplaySource
-from tests.feedlive.conftest import book_problems, delivered_ids, settle, wait_subscribed
+from tests.feedlive.conftest import (
+    book_problems,
+    delivered_ids,
+    instrument,
+    settle,
+    stream_names,
+    wait_subscribed,
+)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -25,7 +33,7 @@ pytestmark = pytest.mark.timeout(240)
 class ResyncChecker:
     """Shadows the venue's book from the diffs delivered; compares the feed's book at each resync."""
 
-    def __init__(self, feed: BinanceSpotFeed, source: ReplaySource) -> None:
+    def __init__(self, feed: Feed, source: ReplaySource) -> None:
         self.feed = feed
         self.shadow: dict[str, TrueBook] = {}
         for symbol in source.symbols:
@@ -38,7 +46,7 @@ class ResyncChecker:
         self.problems: list[str] = []
 
     def __call__(self, event: FeedEvent) -> None:
-        if event.type == "depth":
+        if event.is_market and event.kind == "depth":
             data = event.data
             self.shadow[event.symbol].apply_diff(data.U, data.u, data.b, data.a)
         elif event.type == "book_resynced":
@@ -46,13 +54,12 @@ class ResyncChecker:
             self.problems += [f"{event.symbol}@{event.id}: {p}" for p in self._compare(event.symbol)]
 
     def _compare(self, symbol: str) -> list[str]:
-        book = self.feed.book(symbol)
-        band = self.feed.book_band(symbol)
+        book = self.feed.book(instrument(symbol))
+        band = book.band if book is not None else None
         if book is None or band is None:
             return ["not in sync at its resync event"]
         low, high = float(band[0]), float(band[1])
         truth = self.shadow[symbol].snapshot(1_000_000)
-        bids, asks = book.top()
 
         def cut(body: dict[str, Any]) -> dict[str, Any]:
             return {
@@ -61,12 +68,12 @@ class ResyncChecker:
                 "asks": [lv for lv in body["asks"] if float(lv[0]) <= high],
             }
 
-        return diff_books(cut(truth), cut({"lastUpdateId": book.last_update_id, "bids": bids, "asks": asks}))
+        return diff_books(cut(truth), cut({"lastUpdateId": book.id, "bids": book.bids, "asks": book.asks}))
 
 
 async def run_recording(tmp_path: Path, paths: list[Path], speed: float, gaps: int) -> int:
     """Replay through venue and feed, checking everything; returns how many forced gaps were detected."""
-    source = ReplaySource(paths)
+    source = binance_source(paths)
     symbols = [s.lower() for s in source.symbols]
     kinds = sorted(
         {s.split("@", 1)[1] for s in source.streams if "@depth" in s or "@trade" in s or "@aggTrade" in s}
@@ -79,11 +86,11 @@ async def run_recording(tmp_path: Path, paths: list[Path], speed: float, gaps: i
             dlq_path=tmp_path / "dlq.sqlite", snapshot_limit=5000, rest_weight_per_minute=6000,
         )  # fmt: skip
         events: list[FeedEvent] = []
-        async with BinanceSpotFeed(settings) as feed:
+        async with Feed(settings) as feed:
             checker = ResyncChecker(feed, source)
             feed.on_event(checker)
             feed.on_event(events.append)
-            await wait_subscribed(venue, len(settings.stream_names()))
+            await wait_subscribed(venue, len(stream_names(feed)))
             venue.start_replay()
             for _ in range(gaps):  # force resyncs mid-stream: each must land on an exact book
                 await asyncio.sleep(1.0)
@@ -91,7 +98,7 @@ async def run_recording(tmp_path: Path, paths: list[Path], speed: float, gaps: i
                     venue.insert_gap(symbol, skip=3)
             await venue.wait_replay_done(200)
             await settle(events)
-            for name in settings.stream_names():
+            for name in stream_names(feed):
                 if "@depth" in name or "@trade" in name or "@aggTrade" in name:
                     assert delivered_ids(events, name) == venue.history.ids(name), name
             assert checker.problems == []

@@ -41,7 +41,7 @@ async def test_rotation_before_the_venue_cut_loses_nothing_and_duplicates_nothin
             sent = venue.history.ids(stream)  # both connections of an overlap: duplicates included
             assert len(sent) > len(set(sent))  # the overlap really sent some messages twice
             assert delivered_ids(events, stream) == sorted(set(sent))
-        assert feed.core.duplicates > 0
+        assert feed.venue().engine.counters.duplicates > 0
         assert not events_of(events, "gap")
         assert book_problems(venue, feed, "BTCUSDT") == []
 
@@ -60,7 +60,7 @@ async def test_200_symbols_through_an_outage_stay_within_venue_limits(tmp_path: 
         feed,
         events,
     ):
-        assert len(feed.pool.connections) == 2  # 400 streams, 200 per connection
+        assert len(feed.venue().pool.connections) == 2  # 400 streams, 200 per connection
         venue.start_replay()
         await asyncio.sleep(1.0)
         for _ in range(10):  # three seconds of a flapping venue

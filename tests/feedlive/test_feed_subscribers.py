@@ -56,7 +56,7 @@ async def test_subscriber_reads_live_as_an_async_iterator(tmp_path: Path) -> Non
         venue.start_replay()
         seen = []
         async for event in sub:
-            if event.type == "depth":
+            if event.is_market and event.kind == "depth":
                 seen.append(event.id)
             if len(seen) == 150:
                 break

@@ -61,9 +61,9 @@ async def test_without_backfill_trade_loss_is_reported_as_gaps_not_hidden(tmp_pa
 
 
 async def test_a_feed_that_hides_gaps_fails_the_loss_check(monkeypatch: pytest.MonkeyPatch) -> None:
-    from feed.binance_spot.core import FeedCore
+    from feed.engine import VenueEngine
 
-    monkeypatch.setattr(FeedCore, "_gap", lambda self, *a, **k: None)
+    monkeypatch.setattr(VenueEngine, "_gap", lambda self, *a, **k: None)
     scenario = Scenario(
         name="broken: silent gaps", description="", duration_s=3.0, streams=["depth@100ms"],
         timeline=[at(1.0, venue_call("gap", lambda v: v.insert_gap("BTCUSDT", 4)))],

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from harness.checks.books import check_books
 from harness.checks.delivery import Delivered, Published, check_stream, delivered_streams
 from harness.checks.measures import check_dlq, check_latency, check_recovery, check_venue_limits
+from harness.feed_history import FeedEventRow
 
 
 def by_check(verdicts: list) -> dict:  # type: ignore[type-arg]
@@ -45,25 +46,31 @@ def test_duplicates_order_and_false_gaps_are_caught() -> None:
     assert not verdicts["gaps exact"].ok and verdicts["gaps exact"].evidence["wrong_gaps"] == [(2, 2)]
 
 
-def test_delivered_streams_reads_jsonl_dicts() -> None:
+def test_delivered_streams_groups_by_venue_and_stream() -> None:
     events = [
-        {"type": "trade", "stream": "a", "id": 1, "backfilled": False},
-        {"type": "trade", "stream": "a", "id": 2, "backfilled": True},
-        {"type": "gap", "stream": "a", "first_id": 3, "id": 4},
-        {"type": "connection", "stream": "", "id": None},
+        FeedEventRow(type="market", venue="v", stream="a", id=1),
+        FeedEventRow(type="market", venue="v", stream="a", id=2, backfilled=True),
+        FeedEventRow(type="gap", venue="v", stream="a", first_id=3, id=4),
+        FeedEventRow(type="market", venue="w", stream="a", id=9),  # the same stream name on another venue
+        FeedEventRow(type="connection", venue="v", stream="", id=None),
     ]
     got = delivered_streams(events)
-    assert got["a"].ids == [1, 2] and got["a"].backfilled == 1 and got["a"].gaps == [(3, 4)]
+    assert (
+        got[("v", "a")].ids == [1, 2] and got[("v", "a")].backfilled == 1 and got[("v", "a")].gaps == [(3, 4)]
+    )
+    assert got[("w", "a")].ids == [9] and set(got) == {("v", "a"), ("w", "a")}
 
 
 def test_books_compare_inside_the_snapshot_band_and_values_everywhere() -> None:
-    truth = {"lastUpdateId": 9, "bids": [["10", "1"], ["9", "2"], ["1", "5"]], "asks": [["11", "1"]]}
-    same_in_band = {"lastUpdateId": 9, "bids": [["10", "1.0"], ["9", "2"]], "asks": [["11", "1"]]}
-    assert check_books({"X": (truth, same_in_band, ("9", "11"))}).ok
-    wrong = {"lastUpdateId": 9, "bids": [["10", "3"], ["9", "2"]], "asks": [["11", "1"]]}
-    verdict = check_books({"X": (truth, wrong, ("9", "11"))})
-    assert not verdict.ok and verdict.evidence["differences"]["X"] == ["bids 10: feed 3 != venue 1"]
-    assert not check_books({"X": (truth, None, None)}).ok
+    truth = {"id": 9, "bids": [["10", "1"], ["9", "2"], ["1", "5"]], "asks": [["11", "1"]]}
+    same_in_band = {"id": 9, "bids": [["10", "1.0"], ["9", "2"]], "asks": [["11", "1"]], "band": ["9", "11"]}
+    assert check_books({"v:X": (truth, same_in_band)}).ok
+    wrong = {"id": 9, "bids": [["10", "3"], ["9", "2"]], "asks": [["11", "1"]], "band": ["9", "11"]}
+    verdict = check_books({"v:X": (truth, wrong)})
+    assert not verdict.ok and verdict.evidence["differences"]["v:X"] == ["bids 10: feed 3 != venue 1"]
+    stale = {**same_in_band, "id": 8}
+    assert check_books({"v:X": (truth, stale)}).evidence["differences"]["v:X"] == ["book id 8 != venue 9"]
+    assert not check_books({"v:X": (truth, None)}).ok
 
 
 def test_latency_recovery_dlq_limits() -> None:

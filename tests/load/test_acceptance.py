@@ -38,7 +38,7 @@ async def test_many_subscribers_receive_every_event_within_sla(tmp_path: Path) -
             step_s=20.0,
             warmup_s=5.0,
             run_time_s=90.0,
-            channels="book,trades",
+            channels="book,trade",
             task_interval_s=5.0,
         )
     )
@@ -67,7 +67,7 @@ async def test_slow_subscriber_is_handled_by_the_policy_and_does_not_hurt_the_ot
             step_s=20.0,
             warmup_s=3.0,
             run_time_s=90.0,
-            channels="book,trades",
+            channels="book,trade",
             slow_subscribers=1,
             allow_drops=True,
             task_interval_s=5.0,
@@ -87,8 +87,8 @@ async def test_slow_subscriber_is_handled_by_the_policy_and_does_not_hurt_the_ot
     slow = [f for f in files if f.name.startswith("slow-")]
     others = [f for f in files if f.name.startswith("sub-")]
     assert len(slow) == 1 and len(others) == 40
-    gaps = [r for r in read_records(slow[0]) if r[0] == "g" and r[5] == "consumer queue overflow"]
-    lost = sum(r[4] for r in gaps)
+    gaps = [r for r in read_records(slow[0]) if r[0] == "g" and r[7] == "consumer queue overflow"]
+    lost = sum(r[6] for r in gaps)
     assert gaps and lost > 0, "the slow subscriber never overflowed"
     assert step["subscriber_drops"] > 0
     for path in others:

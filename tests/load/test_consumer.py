@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from feed.downstream.consumer import Consumer, Entry, SlowConsumerPolicy
+from feed.events import FeedEvent
 
 
 class FakeSink:
@@ -47,7 +48,17 @@ class FakeSink:
 
 
 def trade(i: int) -> Entry:
-    return (orjson.dumps({"type": "trade", "stream": "btcusdt@trade", "id": i}), "btcusdt@trade", i, None)
+    event = FeedEvent(
+        type="market",
+        venue="binance-spot",
+        channel="trade",
+        instrument="binance-spot:BTCUSDT",
+        symbol="BTCUSDT",
+        stream="btcusdt@trade",
+        kind="trade",
+        id=i,
+    )
+    return (orjson.dumps({"type": "market", "stream": "btcusdt@trade", "id": i}), event)
 
 
 async def test_writes_at_once_while_the_socket_keeps_up() -> None:
@@ -75,8 +86,12 @@ async def test_drop_oldest_reports_exact_gap_before_later_events() -> None:
         docs = sink.docs()
         assert docs[0] == {
             "type": "gap",
+            "venue": "binance-spot",
+            "channel": "trade",
+            "instrument": "binance-spot:BTCUSDT",
             "symbol": "BTCUSDT",
             "stream": "btcusdt@trade",
+            "kind": "trade",
             "first_id": 1,
             "id": 6,
             "detail": {"reason": "consumer queue overflow", "count": 6},

@@ -16,7 +16,13 @@ from tests.load.test_consumer import FakeSink
 class Feed:
     delivered = 0
 
-    def book(self, symbol: str) -> Any:
+    def book(self, instrument: str, depth: int | None = None) -> Any:
+        return None
+
+    def book_stream(self, instrument: str) -> str | None:
+        return None
+
+    def book_id(self, instrument: str) -> int | None:
         return None
 
 
@@ -36,7 +42,17 @@ class RecordingConsumer(Consumer):
 def event(feed: Feed, stream: str, ident: int) -> FeedEvent:
     feed.delivered += 1
     symbol = stream.partition("@")[0].upper()
-    return FeedEvent(type="trade", venue="binance", symbol=symbol, stream=stream, id=ident, exchange_ms=1)
+    return FeedEvent(
+        type="market",
+        venue="binance",
+        channel="trade",
+        instrument=f"binance:{symbol}",
+        symbol=symbol,
+        stream=stream,
+        kind="trade",
+        id=ident,
+        exchange_ns=1_000_000,
+    )
 
 
 def docs(consumer: Consumer) -> list[dict[str, Any]]:
@@ -52,14 +68,14 @@ def subscribe(hub: Hub, consumer: Consumer, symbol: str, *channels: str) -> None
 
 async def test_consumers_with_the_same_share_get_the_same_batch_and_the_rest_their_own() -> None:
     feed = Feed()
-    hub = Hub(feed, lambda: frozenset({"btcusdt", "ethusdt"}))
+    hub = Hub(feed, lambda: frozenset({"binance:BTCUSDT", "binance:ETHUSDT"}))
     a, b, c = RecordingConsumer(), RecordingConsumer(), RecordingConsumer()
     for consumer in (a, b, c):
         hub.add(consumer, {})
-    subscribe(hub, a, "btcusdt", "trades")
-    subscribe(hub, b, "btcusdt", "trades")
-    subscribe(hub, c, "btcusdt", "trades")
-    subscribe(hub, c, "ethusdt", "trades")
+    subscribe(hub, a, "btcusdt", "trade")
+    subscribe(hub, b, "btcusdt", "trade")
+    subscribe(hub, c, "btcusdt", "trade")
+    subscribe(hub, c, "ethusdt", "trade")
     for consumer in (a, b, c):
         consumer.batches.clear()
     hub.on_event(event(feed, "btcusdt@trade", 1))
@@ -74,16 +90,16 @@ async def test_consumers_with_the_same_share_get_the_same_batch_and_the_rest_the
 
 async def test_a_subscription_starts_exactly_after_the_events_delivered_before_it() -> None:
     feed = Feed()
-    hub = Hub(feed, lambda: frozenset({"btcusdt"}))
+    hub = Hub(feed, lambda: frozenset({"binance:BTCUSDT"}))
     early, late = RecordingConsumer(), RecordingConsumer()
     hub.add(early, {})
     hub.add(late, {})
-    subscribe(hub, early, "btcusdt", "trades")
+    subscribe(hub, early, "btcusdt", "trade")
     hub.on_event(event(feed, "btcusdt@trade", 1))  # pending, not yet flushed
-    subscribe(hub, late, "btcusdt", "trades")  # flushes first: event 1 is not the late one's
+    subscribe(hub, late, "btcusdt", "trade")  # flushes first: event 1 is not the late one's
     hub.on_event(event(feed, "btcusdt@trade", 2))
     await asyncio.sleep(0)
     subscribed = next(d for d in docs(late) if d["type"] == "subscribed")
     assert subscribed["at"] == 1  # the feed's delivered count when the subscription took effect
-    assert [d["id"] for d in docs(late) if d["type"] == "trade"] == [2]
-    assert [d["id"] for d in docs(early) if d["type"] == "trade"] == [1, 2]
+    assert [d["id"] for d in docs(late) if d["type"] == "market"] == [2]
+    assert [d["id"] for d in docs(early) if d["type"] == "market"] == [1, 2]

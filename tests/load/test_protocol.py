@@ -5,10 +5,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from feed.downstream.protocol import ProtocolError, channel_of_stream, parse_request, route
+from feed.downstream.protocol import ProtocolError, parse_request, resolve_instrument, route
 from feed.events import FeedEvent
 
-SYMBOLS = frozenset({"btcusdt", "ethusdt"})
+SYMBOLS = frozenset({"binance-spot:BTCUSDT", "binance-spot:ETHUSDT", "spot-b:ETHUSDT"})
 
 
 @pytest.mark.parametrize(
@@ -27,16 +27,31 @@ SYMBOLS = frozenset({"btcusdt", "ethusdt"})
             "unknown_channel",
             "candles",
         ),
-        ('{"op": "subscribe", "id": 1, "channels": ["book"]}', "bad_request", "symbol is required"),
+        ('{"op": "subscribe", "id": 1, "channels": ["book"]}', "bad_request", "instrument is required"),
         (
             '{"op": "subscribe", "id": 1, "symbol": 7, "channels": ["book"]}',
             "bad_request",
-            "symbol is required",
+            "instrument is required",
         ),
         (
             '{"op": "subscribe", "id": 1, "symbol": "dogeusdt", "channels": ["book"]}',
-            "unknown_symbol",
+            "unknown_instrument",
             "dogeusdt",
+        ),
+        (
+            '{"op": "subscribe", "id": 1, "symbol": "ethusdt", "channels": ["book"]}',
+            "unknown_instrument",
+            "not one instrument",
+        ),
+        (
+            '{"op": "subscribe", "id": 1, "instrument": "spot-b:BTCUSDT", "channels": ["book"]}',
+            "unknown_instrument",
+            "spot-b:BTCUSDT",
+        ),
+        (
+            '{"op": "subscribe", "id": 1, "symbol": "x", "instrument": "spot-b:ETHUSDT", "channels": ["book"]}',
+            "bad_request",
+            "not both",
         ),
         (
             '{"op": "subscribe", "id": true, "symbol": "btcusdt", "channels": ["book"]}',
@@ -67,21 +82,38 @@ def test_error_reply_keeps_the_request_id_when_it_was_readable() -> None:
 
 def test_good_requests_parse_normalised() -> None:
     req = parse_request(
-        '{"op": "subscribe", "id": 3, "symbol": "BTCUSDT", "channels": ["trades", "book", "trades"]}', SYMBOLS
+        '{"op": "subscribe", "id": 3, "symbol": "btcusdt", "channels": ["trade", "book", "trade"]}', SYMBOLS
     )
-    assert (req.op, req.id, req.symbol, req.channels) == ("subscribe", 3, "btcusdt", ("trades", "book"))
-    assert req.subscription_keys() == [("btcusdt", "trades"), ("btcusdt", "book")]
+    assert (req.op, req.id, req.instrument, req.channels) == (
+        "subscribe",
+        3,
+        "binance-spot:BTCUSDT",
+        ("trade", "book"),
+    )
+    assert req.subscription_keys() == [("binance-spot:BTCUSDT", "trade"), ("binance-spot:BTCUSDT", "book")]
+    exact = parse_request(
+        '{"op": "subscribe", "instrument": "spot-b:ETHUSDT", "channels": ["quote"]}', SYMBOLS
+    )
+    assert exact.subscription_keys() == [("spot-b:ETHUSDT", "quote")]
+    old = parse_request('{"op": "subscribe", "symbol": "btcusdt", "channels": ["trades", "klines"]}', SYMBOLS)
+    assert old.channels == ("trade", "bar")  # protocol 1 names still accepted
     status = parse_request('{"op": "subscribe", "channels": ["status"]}', SYMBOLS)
     assert status.subscription_keys() == [("*", "status")]
     assert parse_request('{"op": "list", "id": 4}', SYMBOLS).op == "list"
 
 
-def test_routes_follow_the_stream_kind() -> None:
-    assert channel_of_stream("btcusdt@depth@100ms") == ("btcusdt", "book")
-    assert channel_of_stream("btcusdt@aggTrade") == ("btcusdt", "trades")
-    assert channel_of_stream("btcusdt@bookTicker") == ("btcusdt", "quotes")
-    assert channel_of_stream("btcusdt@kline_1m") == ("btcusdt", "klines")
-    assert channel_of_stream("nonsense") is None
-    gap = FeedEvent(type="gap", venue="v", symbol="BTCUSDT", stream="btcusdt@trade", id=5, first_id=3)
-    assert route(gap) == ("btcusdt", "trades")
-    assert route(FeedEvent(type="connection", venue="v")) == ("*", "status")
+def test_routes_follow_the_normalized_fields_only() -> None:
+    trade = FeedEvent(type="market", venue="v", channel="trade", instrument="v:BTCUSDT", stream="anything")
+    assert route(trade) == ("v:BTCUSDT", "trade")
+    gap = FeedEvent(type="gap", venue="v", channel="book", instrument="v:BTCUSDT", id=5, first_id=3)
+    assert route(gap) == ("v:BTCUSDT", "book")
+    assert route(FeedEvent(type="connection", venue="v", channel="status")) == ("*", "status")
+    assert route(FeedEvent(type="subscription", venue="v")) == ("*", "status")
+    assert route(FeedEvent(type="gap", venue="")) is None  # a subscriber's own overflow: no instrument
+
+
+def test_a_symbol_names_an_instrument_only_when_it_is_unambiguous() -> None:
+    assert resolve_instrument("btcusdt", SYMBOLS) == "binance-spot:BTCUSDT"
+    assert resolve_instrument("spot-b:ETHUSDT", SYMBOLS) == "spot-b:ETHUSDT"
+    assert resolve_instrument("ethusdt", SYMBOLS) is None  # on two venues
+    assert resolve_instrument("BTCUSDT:x", SYMBOLS) is None

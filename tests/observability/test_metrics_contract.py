@@ -8,11 +8,13 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from feed.binance_spot.core import FeedCore
-from feed.binance_spot.feed import BinanceSpotFeed
 from feed.config import FeedSettings
+from feed.engine import REASON_KINDS
 from feed.events import FeedEvent
-from feed.metrics import BUFFER_KINDS, REASON_KINDS, BufferState, FeedMetrics, FeedState, StreamState
+from feed.feed import Feed
+from feed.metrics import BUFFER_KINDS, BufferState, FeedMetrics, FeedState, StreamState
+
+V = "binance-spot"
 
 
 def exported(text: str) -> dict[str, tuple[str, frozenset[str]]]:
@@ -30,10 +32,11 @@ def exported(text: str) -> dict[str, tuple[str, frozenset[str]]]:
 def exercised_metrics() -> FeedMetrics:
     """FeedMetrics with every labelled family given a child and a state source with one of everything."""
     metrics = FeedMetrics()
+    metrics.add_venue(V, V)
     for counter in (metrics.messages, metrics.gaps, metrics.lost_ids):
-        counter.labels("trade").inc()
-    metrics.decode_errors.labels("malformed_json").inc()
-    streams = [StreamState("btcusdt", "trade", False, time.time(), 1.0)]
+        counter.labels(V, "trade").inc()
+    metrics.decode_errors.labels(V, "malformed_json").inc()
+    streams = [StreamState(V, "BTCUSDT", "btcusdt@trade", False, time.time(), 1.0)]
     metrics.set_state_source(lambda: FeedState(streams, [BufferState(k, 0, 10) for k in BUFFER_KINDS]))
     return metrics
 
@@ -65,15 +68,22 @@ def test_names_follow_prometheus_conventions() -> None:
         assert not re.search(r"_(ms|us|milliseconds|microseconds|kb|mb)(_|$)", name), (
             f"{name}: not a base unit"
         )
-        assert labels <= {"stream_kind", "reason_kind", "buffer", "symbol", "stream", "venue", "version"}, (
-            name
-        )
+        allowed = {"stream_kind", "reason_kind", "buffer", "symbol", "stream", "venue", "adapter", "version"}
+        assert labels <= allowed, name
+
+
+def feed_samples(feed: Feed) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(feed.metrics.render().decode()):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
 
 
 def test_reason_kind_is_bounded_for_whatever_the_venue_sends() -> None:
-    metrics = FeedMetrics()
-    core = FeedCore(emit=lambda e: None, clock=time.monotonic_ns, metrics=metrics)
-    core.watch(["btcusdt@trade"], 0)
+    feed = Feed(FeedSettings(symbols=["btcusdt"], streams=["trade"], dlq_path=None))
+    venue = feed.venue()
+    venue.engine.watch(venue.specs(), 0)
     frames = [
         b"not json at all",
         b"[1, 2, 3]",
@@ -86,24 +96,17 @@ def test_reason_kind_is_bounded_for_whatever_the_venue_sends() -> None:
         b'{"stream": "btcusdt@trade"',
     ]
     for frame in frames:
-        core.on_frame(frame, time.monotonic_ns())
+        venue.engine.receive_frame(frame, time.monotonic_ns())
+    venue.flush()
+    feed._flush_counters()
     allowed = {kind for _, kind in REASON_KINDS}
-    seen = set()
-    for family in text_string_to_metric_families(metrics.render().decode()):
-        if family.name == "tickstorm_feed_decode_errors":
-            seen = {s.labels["reason_kind"] for s in family.samples}
-        if family.name == "tickstorm_feed_dlq_frames":
-            assert family.samples[0].value == len(frames)
+    got = feed_samples(feed)
+    seen = {
+        dict(labels)["reason_kind"] for (name, labels) in got if name == "tickstorm_feed_decode_errors_total"
+    }
+    assert got[("tickstorm_feed_dlq_frames_total", (("venue", V),))] == len(frames)
     assert seen and seen <= allowed, seen
     assert len(seen) >= 5  # distinct problems keep distinct kinds
-
-
-def feed_samples(feed: BinanceSpotFeed) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    out = {}
-    for family in text_string_to_metric_families(feed.metrics.render().decode()):
-        for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
 
 
 def test_feed_exports_each_stream_and_the_fullest_buffer_of_each_kind() -> None:
@@ -113,30 +116,33 @@ def test_feed_exports_each_stream_and_the_fullest_buffer_of_each_kind() -> None:
         dlq_path=None,
         buffer_capacity=50,
     )
-    feed = BinanceSpotFeed(settings)
+    feed = Feed(settings)
     before = time.time()
-    feed.core.watch(settings.stream_names(), time.monotonic_ns())
+    venue = feed.venue()
+    venue.engine.watch(venue.specs(), time.monotonic_ns())
     roomy, tight = feed.subscribe(), feed.subscribe(capacity=4)
     for i in range(3):
-        event = FeedEvent(type="trade", venue="binance-spot", recv_ns=time.monotonic_ns(), id=i)
+        event = FeedEvent(type="market", venue=V, recv_ns=time.monotonic_ns(), id=i)
         roomy.push(event)
         tight.push(event)
     got = feed_samples(feed)
-    for name in settings.stream_names():
-        symbol, _, stream = name.partition("@")
-        labels = (("stream", stream), ("symbol", symbol))
+    assert len(venue.engine.streams) == 6
+    for name, state in venue.engine.streams.items():
+        labels = (("stream", name), ("symbol", state.spec.symbol), ("venue", V))
         assert got[("tickstorm_feed_stream_stale", labels)] == 0
         assert (
             before - 1 <= got[("tickstorm_feed_stream_last_message_timestamp_seconds", labels)] <= time.time()
         )
-        assert got[("tickstorm_feed_stream_stale_threshold_seconds", labels)] == settings.stale_ceiling_s
+        assert (
+            got[("tickstorm_feed_stream_stale_threshold_seconds", labels)] == venue.settings.stale_ceiling_s
+        )
     # 3 of 4 beats 3 of 50: the fullest subscriber buffer is the tight one
     assert got[("tickstorm_feed_buffer_depth", (("buffer", "subscriber"),))] == 3
     assert got[("tickstorm_feed_buffer_capacity", (("buffer", "subscriber"),))] == 4
     assert got[("tickstorm_feed_buffer_depth", (("buffer", "reorder_hold"),))] == 0
     assert got[("tickstorm_feed_buffer_capacity", (("buffer", "reorder_hold"),))] == 50
-    tight.push(FeedEvent(type="trade", venue="binance-spot", recv_ns=time.monotonic_ns(), id=9))
-    tight.push(FeedEvent(type="trade", venue="binance-spot", recv_ns=time.monotonic_ns(), id=10))
+    tight.push(FeedEvent(type="market", venue=V, recv_ns=time.monotonic_ns(), id=9))
+    tight.push(FeedEvent(type="market", venue=V, recv_ns=time.monotonic_ns(), id=10))
     got = feed_samples(feed)
     assert got[("tickstorm_feed_buffer_dropped_events_total", (("buffer", "subscriber"),))] == 1
     assert got[("tickstorm_feed_buffer_depth", (("buffer", "subscriber"),))] == 4
@@ -144,21 +150,33 @@ def test_feed_exports_each_stream_and_the_fullest_buffer_of_each_kind() -> None:
 
 def test_stale_stream_is_exported_as_stale() -> None:
     settings = FeedSettings(symbols=["btcusdt"], streams=["trade", "bookTicker"], dlq_path=None)
-    feed = BinanceSpotFeed(settings)
-    feed.core.watch(settings.stream_names(), 0)
-    feed.core.tick(int((settings.stale_ceiling_s + 1) * 1e9))  # nothing arrived within the ceiling
+    feed = Feed(settings)
+    venue = feed.venue()
+    venue.engine.watch(venue.specs(), 0)
+    venue.tick(int((venue.settings.stale_ceiling_s + 1) * 1e9))  # nothing arrived within the ceiling
+    feed._flush_counters()
     got = feed_samples(feed)
-    assert got[("tickstorm_feed_stream_stale", (("stream", "trade"), ("symbol", "btcusdt")))] == 1
-    assert got[("tickstorm_feed_stale_streams", ())] == 2
+    labels = (("stream", "btcusdt@trade"), ("symbol", "BTCUSDT"), ("venue", V))
+    assert got[("tickstorm_feed_stream_stale", labels)] == 1
+    assert got[("tickstorm_feed_stale_streams", (("venue", V),))] == 2
 
 
 def test_connection_states_count_reconnects_once_and_rotations_not_at_all() -> None:
-    feed = BinanceSpotFeed(FeedSettings(dlq_path=None))
+    settings = FeedSettings(
+        venues=[{"symbols": "btcusdt"}, {"name": "b", "symbols": "btcusdt"}], dlq_path=None
+    )
+    feed = Feed(settings)
+    venue = feed.venue(V)
     for state in ("connected", "dead_peer", "disconnected", "connect_failed", "connected"):
-        feed._on_connection_state(state)
+        venue._on_connection_state(state)
     for state in ("rotating", "connected", "rotated"):  # make-before-break: new one up, old one closed
-        feed._on_connection_state(state)
+        venue._on_connection_state(state)
     got = feed_samples(feed)
-    assert got[("tickstorm_feed_reconnects_total", ())] == 1  # the dead peer was also reported disconnected
-    assert got[("tickstorm_feed_connection_attempts_total", ())] == 4
-    assert got[("tickstorm_feed_connections_open", ())] == 1
+    assert (
+        got[("tickstorm_feed_reconnects_total", (("venue", V),))] == 1
+    )  # dead peer also reported disconnected
+    assert got[("tickstorm_feed_connection_attempts_total", (("venue", V),))] == 4
+    assert got[("tickstorm_feed_connections_open", (("venue", V),))] == 1
+    # the other venue's series exist from the start and stay untouched
+    assert got[("tickstorm_feed_reconnects_total", (("venue", "b"),))] == 0
+    assert got[("tickstorm_feed_connections_open", (("venue", "b"),))] == 0

@@ -35,7 +35,7 @@ from observability.server import PrometheusServer
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(90), pytest.mark.slow]
 
-SILENT = ("btcusdt", "bookTicker")
+SILENT = ("BTCUSDT", "btcusdt@bookTicker")  # (symbol, stream) labels of the stream the fault silences
 STALE_FLOOR_S = 1.5  # above the recording's longest quiet spell of the other streams (~1.1 s of trades)
 SILENCE_S = 9.0
 LATENCY_MS = 300  # six times the SLA p99
@@ -156,15 +156,16 @@ async def test_every_alert_and_dashboard_query_runs_on_prometheus_over_exported_
         assert names <= allowed, f"{where}: {sorted(names - allowed)} not exported by the feed"
     # and the feed's own series are in Prometheus: a per-stream gauge for every configured stream
     stale = await observed.call(observed.prometheus.query, f"{n.STREAM_STALE}{{job='{n.JOB}'}}")
-    streams = {(s["metric"]["symbol"], s["metric"]["stream"]) for s in stale}
-    assert streams == {tuple(name.split("@", 1)) for name in observed.stack.feed.settings.stream_names()}
+    streams = {(s["metric"]["venue"], s["metric"]["stream"]) for s in stale}
+    feed_venues = observed.stack.feed.venues.items()
+    assert streams == {(name, stream) for name, venue in feed_venues for stream in venue.engine.streams}
 
 
 async def test_silent_stream_fires_the_stale_alert_and_it_resolves(observed: Observed) -> None:
     name = "TickstormFeedStreamStale"
     assert await observed.alerts(name) == [], "a stream was stale before the fault"
     started = time.monotonic()
-    await venue_fault("silence", "@".join(SILENT), duration_s=SILENCE_S).run(observed.stack)
+    await venue_fault("silence", SILENT[1], duration_s=SILENCE_S).run(observed.stack)
 
     async def firing() -> list[dict[str, Any]]:
         return await observed.alerts(name, "firing")
@@ -174,8 +175,9 @@ async def test_silent_stream_fires_the_stale_alert_and_it_resolves(observed: Obs
     assert fired_after < SILENCE_S, "the alert fired only after the stream was back"
     streams = [(a["labels"]["symbol"], a["labels"]["stream"]) for a in alerts]
     assert SILENT in streams
-    assert ("btcusdt", "depth@100ms") not in streams  # 10 updates a second on the same connection
+    assert ("BTCUSDT", "btcusdt@depth@100ms") not in streams  # 10 updates a second on the same connection
     alert = alerts[streams.index(SILENT)]
+    assert alert["labels"]["venue"] == "binance-spot"
     assert alert["labels"]["severity"] == "warning" and alert["labels"]["instance"].endswith(
         f":{observed.feed_port}"
     )

@@ -15,9 +15,10 @@ import pytest
 
 from feed.binance_spot.book_sync import BookSync, Step
 from mock_venues.binance_spot.book import TrueBook
+from mock_venues.binance_spot.tape import FANOUT_ID_STRIDE, binance_source
 from mock_venues.recordings import BUNDLED, bundled, shared_recordings_dir, shared_stream_recordings
 from mock_venues.replay.records import Recorded, RecordingError
-from mock_venues.replay.source import FANOUT_ID_STRIDE, ReplaySource
+from mock_venues.replay.source import ReplaySource
 
 
 def replay(source: ReplaySource, limit: int | None = None) -> list[Recorded]:
@@ -44,7 +45,7 @@ def assert_contiguous(diffs: list[dict[str, Any]]) -> None:
 
 @pytest.mark.parametrize("name", sorted(BUNDLED))
 def test_every_bundled_set_replays_in_time_order(name: str) -> None:
-    records = replay(ReplaySource(bundled(name)))
+    records = replay(binance_source(bundled(name)))
     offsets = [r.offset_ns for r in records]
     assert offsets == sorted(offsets)
     assert offsets[0] >= 0
@@ -53,7 +54,7 @@ def test_every_bundled_set_replays_in_time_order(name: str) -> None:
 
 
 def test_counts_match_the_recording() -> None:
-    source = ReplaySource(bundled("spot-4sym-2021"))
+    source = binance_source(bundled("spot-4sym-2021"))
     counts: dict[str, int] = defaultdict(int)
     for rec in source:
         counts[rec.event] += 1
@@ -63,7 +64,7 @@ def test_counts_match_the_recording() -> None:
 
 
 def test_day_split_files_are_one_capture_with_continuing_ids() -> None:
-    source = ReplaySource(bundled("spot-btcusdt"))
+    source = binance_source(bundled("spot-btcusdt"))
     assert len(source.captures) == 1
     records = replay(source)
     diffs = depth_by_symbol(records)["BTCUSDT"]
@@ -76,7 +77,7 @@ def test_day_split_files_are_one_capture_with_continuing_ids() -> None:
 
 
 def test_separate_captures_start_together() -> None:
-    source = ReplaySource(bundled("spot-4sym-2021") + bundled("spot-multi-2021"))
+    source = binance_source(bundled("spot-4sym-2021") + bundled("spot-multi-2021"))
     assert len(source.captures) == 2
     first_by_symbol: dict[str, int] = {}
     for rec in source:
@@ -86,14 +87,14 @@ def test_separate_captures_start_together() -> None:
 
 
 def test_initial_snapshot_is_the_recorded_rest_snapshot() -> None:
-    source = ReplaySource(bundled("spot-4sym-2021"))
+    source = binance_source(bundled("spot-4sym-2021"))
     snap = source.initial_snapshot("NKNUSDT")
     assert snap is not None and snap["lastUpdateId"] == 499869752
     assert source.initial_snapshot("XYZUSDT") is None
 
 
 def test_derived_agg_trades_aggregate_every_recorded_trade() -> None:
-    records = replay(ReplaySource(bundled("spot-btcusdt")), limit=30_000)
+    records = replay(binance_source(bundled("spot-btcusdt")), limit=30_000)
     trades = {r.data["t"]: r.data for r in records if r.event == "trade"}
     aggs = [r.data for r in records if r.event == "aggTrade"]
     assert aggs and all(r.stream == "btcusdt@aggTrade" for r in records if r.event == "aggTrade")
@@ -108,13 +109,13 @@ def test_derived_agg_trades_aggregate_every_recorded_trade() -> None:
 
 
 def test_derivation_can_be_turned_off() -> None:
-    source = ReplaySource(bundled("spot-btcusdt"), derive_agg_trades=False)
+    source = binance_source(bundled("spot-btcusdt"), derive_agg_trades=False)
     assert "btcusdt@aggTrade" not in source.streams
     assert not any(r.event == "aggTrade" for r in replay(source, limit=5_000))
 
 
 def test_fanout_clones_have_their_own_consistent_ids_and_books() -> None:
-    source = ReplaySource(bundled("spot-4sym-2021"), fanout=3)
+    source = binance_source(bundled("spot-4sym-2021"), fanout=3)
     assert len(source.symbols) == 12 and "NKNUSDTF002" in source.symbols
     assert "nknusdtf002@depth@100ms" in source.streams
     records = replay(source)
@@ -129,7 +130,7 @@ def test_fanout_clones_have_their_own_consistent_ids_and_books() -> None:
     for diff in clone:
         sync.on_diff(diff["U"], diff["u"], diff["b"], diff["a"])
         if diff is clone[0]:
-            assert sync.on_snapshot(snap["lastUpdateId"], snap["bids"], snap["asks"]) is Step.SYNCED
+            assert sync.apply_snapshot(snap["lastUpdateId"], snap["bids"], snap["asks"]) is Step.SYNCED
     truth = TrueBook("NKNUSDTF002")
     truth.load_snapshot(snap["lastUpdateId"], snap["bids"], snap["asks"])
     for diff in clone:
@@ -138,8 +139,8 @@ def test_fanout_clones_have_their_own_consistent_ids_and_books() -> None:
 
 
 def test_loop_keeps_ids_increasing_and_depth_contiguous() -> None:
-    source = ReplaySource(bundled("spot-4sym-2021"), loop=True)
-    one_pass = sum(1 for _ in ReplaySource(bundled("spot-4sym-2021")))
+    source = binance_source(bundled("spot-4sym-2021"), loop=True)
+    one_pass = sum(1 for _ in binance_source(bundled("spot-4sym-2021")))
     records = replay(source, limit=3 * one_pass)
     offsets = [r.offset_ns for r in records]
     assert offsets == sorted(offsets)
@@ -154,8 +155,8 @@ def test_loop_keeps_ids_increasing_and_depth_contiguous() -> None:
 
 
 def test_loop_with_derived_aggregates_keeps_agg_and_trade_ids_increasing() -> None:
-    source = ReplaySource(bundled("spot-btcusdt"), loop=True, symbols=["BTCUSDT"])
-    one_pass = sum(1 for _ in ReplaySource(bundled("spot-btcusdt")))
+    source = binance_source(bundled("spot-btcusdt"), loop=True, symbols=["BTCUSDT"])
+    one_pass = sum(1 for _ in binance_source(bundled("spot-btcusdt")))
     records = replay(source, limit=one_pass + 20_000)
     trades = [r.data["t"] for r in records if r.event == "trade"]
     assert trades == list(range(trades[0], trades[0] + len(trades)))
@@ -174,8 +175,8 @@ def _peak_per_window(records: list[Recorded], window_ns: int) -> int:
 
 
 def test_amplify_compresses_bursts_but_keeps_quiet_gaps() -> None:
-    plain = replay(ReplaySource(bundled("spot-10sym-2021")))
-    fast = replay(ReplaySource(bundled("spot-10sym-2021"), amplify=4.0, burst_gap_ms=5.0))
+    plain = replay(binance_source(bundled("spot-10sym-2021")))
+    fast = replay(binance_source(bundled("spot-10sym-2021"), amplify=4.0, burst_gap_ms=5.0))
     assert len(plain) == len(fast)
     assert [r.venue_id for r in plain] == [r.venue_id for r in fast]
     assert _peak_per_window(fast, 1_000_000) > _peak_per_window(plain, 1_000_000)
@@ -186,11 +187,11 @@ def test_amplify_compresses_bursts_but_keeps_quiet_gaps() -> None:
 
 
 def test_symbol_filter() -> None:
-    source = ReplaySource(bundled("spot-10sym-2021"), symbols=["zilusdt", "DENTUSDT"])
+    source = binance_source(bundled("spot-10sym-2021"), symbols=["zilusdt", "DENTUSDT"])
     assert source.symbols == ["DENTUSDT", "ZILUSDT"]
     assert {r.symbol for r in source} == {"DENTUSDT", "ZILUSDT"}
     with pytest.raises(ValueError, match="no replayable messages"):
-        ReplaySource(bundled("spot-10sym-2021"), symbols=["NOPE"])
+        binance_source(bundled("spot-10sym-2021"), symbols=["NOPE"])
 
 
 def test_reading_is_lazy() -> None:
@@ -201,7 +202,7 @@ def test_reading_is_lazy() -> None:
             unpacked += len(fh.read())
     tracemalloc.start()
     try:
-        count = sum(1 for _ in ReplaySource(paths))
+        count = sum(1 for _ in binance_source(paths))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -230,7 +231,7 @@ def test_trade_buyer_seller_ids_are_dropped(tmp_path: Path) -> None:
     path = write_lines(
         tmp_path / "t.norm.jsonl", [{"ts": 1.0, "stream": "abcusdt@trade", "data": trade, "src": "ws"}]
     )
-    (rec,) = [r for r in ReplaySource([path]) if r.event == "trade"]
+    (rec,) = [r for r in binance_source([path]) if r.event == "trade"]
     assert "b" not in rec.data and "a" not in rec.data and rec.data["t"] == 7
 
 
@@ -251,18 +252,18 @@ def test_bad_recordings_get_a_clear_error(tmp_path: Path, line: bytes, message: 
     good = {"ts": 1.0, "stream": "xusdt@bookTicker", "data": {"s": "XUSDT", "u": 1}, "src": "ws"}
     path = write_lines(tmp_path / "t.norm.jsonl", [good, line])
     with pytest.raises(RecordingError, match=message):
-        ReplaySource([path])
+        binance_source([path])
 
 
 def test_missing_file_and_bad_options(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
-        ReplaySource([tmp_path / "nope.jsonl"])
+        binance_source([tmp_path / "nope.jsonl"])
     with pytest.raises(ValueError, match="fanout"):
-        ReplaySource(bundled("spot-4sym-2021"), fanout=0)
+        binance_source(bundled("spot-4sym-2021"), fanout=0)
     with pytest.raises(ValueError, match="amplify"):
-        ReplaySource(bundled("spot-4sym-2021"), amplify=0.5)
+        binance_source(bundled("spot-4sym-2021"), amplify=0.5)
     with pytest.raises(ValueError, match="no recording files"):
-        ReplaySource([])
+        binance_source([])
 
 
 SHARED = shared_recordings_dir()
@@ -280,7 +281,62 @@ def test_every_shared_recording_replays_with_ids_as_recorded(path: Path) -> None
             if obj.get("src") == "ws" and obj["data"].get("e") == "depthUpdate":
                 recorded[obj["data"]["s"]].append(obj["data"]["u"])
     replayed: dict[str, list[int]] = defaultdict(list)
-    for rec in ReplaySource([path], derive_agg_trades=False):
+    for rec in binance_source([path], derive_agg_trades=False):
         if rec.event == "depthUpdate":
             replayed[rec.symbol].append(rec.venue_id)
     assert replayed == recorded
+
+
+SHARED_FUTURES = shared_stream_recordings("futures")
+
+
+@pytest.mark.skipif(not SHARED_FUTURES, reason="../shared/recordings not present (fresh clone)")
+@pytest.mark.parametrize("path", SHARED_FUTURES, ids=lambda p: p.name)
+def test_shared_futures_captures_are_refused_by_the_spot_tape(path: Path) -> None:
+    with pytest.raises(RecordingError, match="Binance futures record .*binance-spot venue replays spot"):
+        binance_source([path])
+
+
+FUTURES_RECORDS = [
+    (
+        {"ts": 1.0, "stream": "btcusdt@depth@0ms", "src": "ws",
+         "data": {"e": "depthUpdate", "E": 2, "T": 2, "s": "BTCUSDT", "U": 5, "u": 6, "pu": 4, "b": [], "a": []}},
+        "depth@0ms",
+    ),
+    (
+        {"ts": 1.0, "stream": "btcusdt@depth@100ms", "src": "ws",
+         "data": {"e": "depthUpdate", "E": 2, "s": "BTCUSDT", "U": 5, "u": 6, "pu": 4, "b": [], "a": []}},
+        "with 'pu'",
+    ),
+    (
+        {"ts": 1.0, "stream": "btcusdt@bookTicker", "src": "ws",
+         "data": {"e": "bookTicker", "u": 1, "s": "BTCUSDT", "b": "1", "B": "1", "a": "2", "A": "1", "T": 1, "E": 1}},
+        "bookTicker with an event type",
+    ),
+    (
+        {"ts": 1.0, "stream": "btcusdt@trade", "src": "ws",
+         "data": {"e": "trade", "E": 1, "T": 1, "s": "BTCUSDT", "t": 5, "p": "1", "q": "1", "X": "MARKET", "m": True}},
+        "order type 'X'",
+    ),
+    (
+        {"ts": 1.0, "stream": None, "src": "rest", "url": "https://fapi.binance.com/fapi/v1/depth?symbol=BTCUSDT",
+         "data": {"lastUpdateId": 1, "bids": [], "asks": []}},
+        "USD-M futures REST",
+    ),
+    (
+        {"ts": 1.0, "stream": None, "src": "rest", "url": "https://dapi.binance.com/dapi/v1/depth?symbol=BTCUSD_PERP",
+         "data": {"lastUpdateId": 1, "bids": [], "asks": []}},
+        "COIN-M futures REST",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("record", "reason"), FUTURES_RECORDS, ids=[r for _, r in FUTURES_RECORDS])
+def test_each_futures_marker_is_refused_with_file_and_line(
+    tmp_path: Path, record: dict[str, Any], reason: str
+) -> None:
+    good = {"ts": 0.5, "stream": "btcusdt@trade", "src": "ws",
+            "data": {"e": "trade", "E": 1, "s": "BTCUSDT", "t": 4, "p": "1", "q": "1", "T": 1, "m": True}}  # fmt: skip
+    path = write_lines(tmp_path / "f.norm.jsonl", [good, record])
+    with pytest.raises(RecordingError, match=f"f.norm.jsonl:2: a Binance futures record .*{reason}"):
+        binance_source([path])

@@ -55,7 +55,7 @@ async def test_sdk_streams_and_rest_against_the_mock(venue_factory: VenueFactory
             for d in diffs[:seen]:
                 book.on_diff(d["U"], d["u"], d["b"], d["a"])
             snap = (await asyncio.to_thread(client.rest_api.depth, symbol="BTCUSDT", limit=5000)).data()
-            assert book.on_snapshot(snap.last_update_id, snap.bids, snap.asks) is Step.SYNCED
+            assert book.apply_snapshot(snap.last_update_id, snap.bids, snap.asks) is Step.SYNCED
             await asyncio.sleep(2.0)
             # Stall the venue's sender so the true book and what the SDK received describe one instant.
             venue.stall(3.0)
@@ -73,6 +73,6 @@ async def test_sdk_streams_and_rest_against_the_mock(venue_factory: VenueFactory
     assert trades and diffs and tickers
     assert all(isinstance(t["t"], int) and isinstance(t["p"], str) for t in trades)
     assert [t["t"] for t in trades] == venue.history.ids("btcusdt@trade")[: len(trades)]
-    assert book.book.last_update_id == true["lastUpdateId"]
+    assert book.book.last_update_id == true["id"]
     bids, asks = book.book.top()
     assert bids == true["bids"] and asks == true["asks"]

@@ -20,7 +20,7 @@ async def test_state_streams_and_book(venue_factory: VenueFactory) -> None:
         streams = await (await http.get(f"{venue.control_url}/streams")).json()
         assert "nknusdt@depth@100ms" in streams
         book = await (await http.get(f"{venue.control_url}/book/NKNUSDT", params={"limit": "5"})).json()
-        assert len(book["bids"]) == 5 and book["lastUpdateId"] == 499869752
+        assert len(book["bids"]) == 5 and book["id"] == 499869752
         missing = await http.get(f"{venue.control_url}/book/NOPE")
         assert missing.status == 404
 

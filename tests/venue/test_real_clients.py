@@ -77,7 +77,7 @@ async def test_ccxt_pro_connects_on_ws_label_paths_and_keeps_a_book(venue_factor
             # Stall the sender so the venue's true book and ccxt's book describe one instant, then give
             # ccxt the time to apply what is still in flight (its nonce reaches the venue's update id).
             venue.stall(4.0)
-            true_id = venue.true_book("BTCUSDT", limit=1)["lastUpdateId"]
+            true_id = venue.true_book("BTCUSDT", limit=1)["id"]
             await _wait_until(
                 lambda: exchange.orderbooks["BTC/USDT"]["nonce"] >= true_id, 3.0, "ccxt's book to catch up"
             )
@@ -92,7 +92,7 @@ async def test_ccxt_pro_connects_on_ws_label_paths_and_keeps_a_book(venue_factor
     sent = venue.history.ids("btcusdt@trade")
     assert [int(t["id"]) for t in trades] == sent[: len(trades)]
     assert all(t["symbol"] == "BTC/USDT" and t["price"] > 0 and t["amount"] > 0 for t in trades)
-    assert nonce == true["lastUpdateId"]
+    assert nonce == true["id"]
     assert [[p, q] for p, q in bids] == [[float(p), float(q)] for p, q in true["bids"]]
     assert [[p, q] for p, q in asks] == [[float(p), float(q)] for p, q in true["asks"]]
 

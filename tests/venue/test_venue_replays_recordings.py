@@ -13,8 +13,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from mock_venues.binance_spot.tape import venue_id_of
 from mock_venues.recordings import bundled, shared_recordings_dir, shared_stream_recordings
-from mock_venues.replay.source import venue_id_of
 from tests.venue.conftest import VenueFactory, collect_until_done, connect
 
 pytestmark = pytest.mark.timeout(180)

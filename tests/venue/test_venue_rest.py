@@ -20,7 +20,8 @@ async def test_depth_is_the_true_book_and_requests_are_recorded(venue_factory: V
             assert r.status == 200
             assert r.headers["X-MBX-USED-WEIGHT-1M"] == "250"
             body = await r.json()
-    assert diff_books(venue.true_book("NKNUSDT"), body) == []
+    true = venue.true_book("NKNUSDT")
+    assert diff_books({"lastUpdateId": true["id"], "bids": true["bids"], "asks": true["asks"]}, body) == []
     assert body["lastUpdateId"] == 499870179  # the last recorded NKNUSDT diff
     rest = [e.detail for e in venue.history.events if e.event == "rest"]
     expected = {"method": "GET", "path": "/api/v3/depth", "status": 200, "weight": 250, "ip": "127.0.0.1"}

@@ -183,7 +183,7 @@ async def test_local_book_built_by_binance_procedure_equals_true_book(venue_fact
                 f"{venue.rest_url}/api/v3/depth", params={"symbol": symbol, "limit": "5000"}
             ) as r:
                 snap = await r.json()
-            if books[symbol].on_snapshot(snap["lastUpdateId"], snap["bids"], snap["asks"]) is Step.REFETCH:
+            if books[symbol].apply_snapshot(snap["lastUpdateId"], snap["bids"], snap["asks"]) is Step.REFETCH:
                 await snapshot(symbol)
 
         async def reader() -> None:
@@ -209,7 +209,7 @@ async def test_local_book_built_by_binance_procedure_equals_true_book(venue_fact
             assert sync.synced, symbol
             true = venue.true_book(symbol, limit=100_000)
             bids, asks = sync.book.top()
-            assert sync.book.last_update_id == true["lastUpdateId"]
+            assert sync.book.last_update_id == true["id"]
             assert bids == true["bids"] and asks == true["asks"], symbol
 
 
@@ -296,7 +296,7 @@ async def test_gap_fault_shifts_ids_and_true_book_follows(venue_factory: VenueFa
         venue.start_replay()
         frames = await collect_until_done(venue, ws)
     assert frames[0]["U"] == 499869750 + 1000
-    assert venue.true_book("NKNUSDT")["lastUpdateId"] == 499870179 + 1000
+    assert venue.true_book("NKNUSDT")["id"] == 499870179 + 1000
 
 
 async def test_refused_subscription(venue_factory: VenueFactory) -> None:
