@@ -495,6 +495,12 @@ class FeedSettings(BaseSettings, VenueOptions):
         return list(self._venues)
 
 
+class _FeedSettingsIgnoringUnknown(FeedSettings):
+    """The same settings with unknown options ignored (to find the known options' problems too)."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+
 class FeedTomlSource(TomlConfigSettingsSource):
     """pydantic-settings' TOML source reading top-level keys, or only the ``[feed]`` table when present."""
 
@@ -586,10 +592,8 @@ def load_settings(toml_path: Path | None = None, **overrides: Any) -> FeedSettin
         for name, name_as_spelled in sorted(env.items())
         if name not in fields
     ]
-    token = _toml_source.set(toml)
-    try:
-        settings = FeedSettings(**given)
-    except ValidationError as exc:
+    def describe(exc: ValidationError) -> list[str]:
+        lines = []
         for error in exc.errors():
             loc = error.get("loc", ())
             option = str(loc[0]) if loc else ""
@@ -600,14 +604,27 @@ def load_settings(toml_path: Path | None = None, **overrides: Any) -> FeedSettin
                 for line in _message(error).splitlines():
                     head = line.split(":", 1)[0].split("[", 1)[0].split(".", 1)[0]
                     where = venues_source if line.startswith("venues") and venues_source else source_of(head)
-                    problems.append(f"{line} (from {where})")
+                    lines.append(f"{line} (from {where})")
                 continue
             where = source_of(option)
             if error.get("type") == "extra_forbidden":
-                problems.append(f"{option}: unknown option (from {where})")
+                lines.append(f"{option}: unknown option (from {where})")
                 continue
             got = f", got {_short(error['input'])}" if "input" in error and where != "default" else ""
-            problems.append(f"{_loc_name(tuple(loc))}: {_message(error)}{got} (from {where})")
+            lines.append(f"{_loc_name(tuple(loc))}: {_message(error)}{got} (from {where})")
+        return lines
+
+    token = _toml_source.set(toml)
+    try:
+        settings = FeedSettings(**given)
+    except ValidationError as exc:
+        problems += describe(exc)
+        if all(e.get("type") == "extra_forbidden" for e in exc.errors()):
+            # Unknown options alone must not hide the known ones' problems: check those too.
+            try:
+                _FeedSettingsIgnoringUnknown(**{k: v for k, v in given.items() if k in fields})
+            except ValidationError as more:
+                problems += [line for line in describe(more) if line not in problems]
         raise ConfigError(problems) from None
     except SettingsError as exc:
         problems.append(str(exc))

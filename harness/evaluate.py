@@ -108,8 +108,8 @@ def evaluate(
     for window in healed:
         assert window.end_ns is not None
         # The venue the fault touched must deliver again (another venue's data proves nothing about it).
-        venue = window.venue or primary
-        touched = None if venue == ALL_VENUES else venue
+        faulted = window.venue or primary
+        touched = None if faulted == ALL_VENUES else faulted
         verdicts.append(
             check_recovery(
                 window.end_ns,

@@ -325,7 +325,7 @@ def as_doc_value(value: Any) -> Any:
 
 
 def test_doc_lists_exactly_the_model_fields_with_their_defaults() -> None:
-    """Feed-wide options with the model's defaults; venue options with Binance spot's (the default venue's)."""
+    """Feed-wide options with the model's defaults; venue options with Binance spot's (the default)."""
     rows = doc_rows()
     fields = FeedSettings.model_fields
     assert list(rows) == list(fields), "docs/configuration.md must list every option, in model order"
@@ -414,3 +414,21 @@ def test_venue_names_must_be_unique_and_options_not_mixed() -> None:
 def test_every_venue_option_can_stand_at_the_top_level() -> None:
     assert set(VENUE_OPTIONS) == set(VenueOptions.model_fields) - {"venue"}
     assert set(VENUE_OPTIONS) <= set(FeedSettings.model_fields)
+
+
+def test_the_command_line_groups_venue_options_after_each_venue() -> None:
+    from feed.cli import _overrides
+    from tickstorm.cli import build_parser
+
+    parser = build_parser(only="feed")
+    args = parser.parse_args(
+        ["feed", "--jsonl", "out.jsonl", "--venue", "binance-spot", "--symbols", "btcusdt",
+         "--ws-url", "ws://127.0.0.1:1", "--venue", "binance-spot", "--name", "spot-b", "--symbols", "ethusdt"]
+    )  # fmt: skip
+    s = load_settings(**_overrides(args))
+    a, b = s.venue_settings
+    assert (a.name, a.symbols, a.ws_url) == ("binance-spot", ["btcusdt"], "ws://127.0.0.1:1")
+    assert (b.name, b.symbols, b.ws_url) == ("spot-b", ["ethusdt"], "wss://stream.binance.com:9443")
+    assert s.jsonl == Path("out.jsonl")
+    single = parser.parse_args(["feed", "--symbols", "solusdt"])  # no --venue: the only venue's options
+    assert one(load_settings(**_overrides(single))).symbols == ["solusdt"]

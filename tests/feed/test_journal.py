@@ -92,7 +92,7 @@ def test_the_harness_reads_schema_2_only_and_says_so(tmp_path: Path) -> None:
     assert [(e.type, e.id) for e in read_feed_history(good)] == [("market", 10)]  # torn tail left out
     old = tmp_path / "old.jsonl"
     old.write_bytes(V1_LINES)
-    with pytest.raises(HistoryError, match="expected the tickstorm.events schema header, version 2"):
+    with pytest.raises(HistoryError, match=r"expected the tickstorm\.events schema header, version 2"):
         list(read_feed_history(old))
 
 

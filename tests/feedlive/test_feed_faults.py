@@ -230,7 +230,7 @@ async def test_rest_throttling_is_honoured(tmp_path: Path, status: int, retry_af
         rest = [e for e in venue.history.events if e.event == "rest"]
         assert [e.detail["status"] for e in rest] == [status, 200]
         assert (rest[1].time_ns - rest[0].time_ns) / 1e9 >= retry_after
-        assert feed.rest.throttled == 1
+        assert feed.venue().recovery.throttled == 1
         assert_book_exact(venue, feed)
 
 

@@ -40,14 +40,21 @@ async def test_feed_process_ready_metrics_jsonl_and_clean_stop(tmp_path: Path) -
             await asyncio.sleep(1.0)
             async with aiohttp.ClientSession() as http:
                 metrics = await (await http.get(proc.ready["metrics"])).text()
-            assert 'tickstorm_feed_messages_total{stream_kind="depth"}' in metrics
+            assert 'tickstorm_feed_messages_total{stream_kind="depth",venue="binance-spot"}' in metrics
             code = await proc.stop()
         assert code == 0
-        events = [orjson.loads(line) for line in out.read_bytes().splitlines()]
-        depth = [e["id"] for e in events if e["type"] == "depth" and e["symbol"] == "NKNUSDT"]
+        header, *events = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+        assert header == {"type": "schema", "schema": "tickstorm.events", "version": 2}
+        depth = [
+            e["id"]
+            for e in events
+            if e["kind"] == "depth" and e["type"] == "market" and e["symbol"] == "NKNUSDT"
+        ]
         assert depth == venue.history.ids("nknusdt@depth@100ms")
         assert all(
-            {"type", "venue", "symbol", "stream", "id", "recv_ns", "deliver_ns"} <= set(e) for e in events
+            {"type", "venue", "channel", "instrument", "stream", "kind", "id", "recv_ns", "deliver_ns"}
+            <= set(e)
+            for e in events
         )
         with DeadLetterQueue(dlq) as q:
             (entry,) = list(q.entries())

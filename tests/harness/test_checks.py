@@ -6,8 +6,11 @@ from types import SimpleNamespace
 
 from harness.checks.books import check_books
 from harness.checks.delivery import Delivered, Published, check_stream, delivered_streams
+from harness.checks.isolation import check_isolation
 from harness.checks.measures import check_dlq, check_latency, check_recovery, check_venue_limits
 from harness.feed_history import FeedEventRow
+from harness.rundata import FaultWindow, RunData, VenueRun
+from mock_venues.base.history import VenueHistory
 
 
 def by_check(verdicts: list) -> dict:  # type: ignore[type-arg]
@@ -113,3 +116,43 @@ def test_buffer_high_water_against_capacity() -> None:
     assert check_buffer(80, 100, fraction=0.9).ok
     full = check_buffer(100, 100, fraction=0.9)
     assert not full.ok and full.evidence == {"high_water": 100, "capacity": 100, "bound": 90.0}
+
+
+def _venue_run(name: str, intended: list[int]) -> VenueRun:
+    timeline = VenueHistory()
+    for i, at in enumerate(intended):
+        timeline.record_send(0, timeline.stream_id("s"), i, at, at, 0)
+    return VenueRun(name, "binance-spot", ["s"], {"s": "s"}, set(), timeline, VenueHistory())
+
+
+def test_isolation_fails_when_the_untouched_venue_noticed_or_starved() -> None:
+    s = 1_000_000_000
+    run = RunData(
+        t0_ns=0,
+        venues={"a": _venue_run("a", [1 * s, 2 * s, 3 * s]), "b": _venue_run("b", [1 * s, 2 * s, 3 * s])},
+        events=[
+            FeedEventRow(type="market", venue="a", stream="s", id=0, deliver_ns=int(1.1 * s)),
+            FeedEventRow(type="market", venue="a", stream="s", id=1, deliver_ns=int(2.1 * s)),
+        ],
+        books={},
+        stats={},
+    )
+    faults = [FaultWindow("b/ws-down", int(1.5 * s), int(2.5 * s), venue="b")]
+    (ok,) = check_isolation(run, faults, primary="a")
+    assert ok.ok and ok.check == "untouched by faults on other venues [a]"
+    run.events.append(
+        FeedEventRow(type="gap", venue="a", stream="s", first_id=2, id=2, deliver_ns=int(2.2 * s))
+    )
+    (noticed,) = check_isolation(run, faults, primary="a")
+    assert not noticed.ok and noticed.evidence["problems"] == ["gap on s"]
+    run.events = [run.events[0]]  # nothing of venue a delivered while b was down, though a published
+    (starved,) = check_isolation(run, faults, primary="a")
+    assert not starved.ok and starved.evidence["problems"] == ["nothing delivered during b/ws-down"]
+    late = [FeedEventRow(type="stale", venue="a", stream="s", deliver_ns=10 * s)]  # the settle stall
+    run.events = [
+        *run.events,
+        FeedEventRow(type="market", venue="a", stream="s", id=1, deliver_ns=2 * s),
+        *late,
+    ]
+    assert check_isolation(run, faults, primary="a", until_ns=5 * s)[0].ok
+    assert check_isolation(run, [*faults, FaultWindow("feed-killed", s, 2 * s, venue="*")], primary="a") == []

@@ -84,7 +84,7 @@ def test_a_step_naming_a_venue_the_scenario_does_not_run_is_refused() -> None:
         venues=[VenueSpec(name="a")],
         timeline=[at(1.0, proxy_down("ws", venue="zz"))],
     )
-    with pytest.raises(ScenarioError, match="names venue 'zz'.*its venues: a"):
+    with pytest.raises(ScenarioError, match=r"names venue 'zz'.*its venues: a"):
         scenario.validate()
     with pytest.raises(ScenarioError, match="unknown venue 'nope'"):
         Scenario(name="t", description="", venues=[VenueSpec(venue="nope")]).validate()

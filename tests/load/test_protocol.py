@@ -49,7 +49,8 @@ SYMBOLS = frozenset({"binance-spot:BTCUSDT", "binance-spot:ETHUSDT", "spot-b:ETH
             "spot-b:BTCUSDT",
         ),
         (
-            '{"op": "subscribe", "id": 1, "symbol": "x", "instrument": "spot-b:ETHUSDT", "channels": ["book"]}',
+            '{"op": "subscribe", "id": 1, "symbol": "x", "instrument": "spot-b:ETHUSDT", '
+            '"channels": ["book"]}',
             "bad_request",
             "not both",
         ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import re
 import tracemalloc
 from collections import defaultdict
 from decimal import Decimal
@@ -293,29 +294,32 @@ SHARED_FUTURES = shared_stream_recordings("futures")
 @pytest.mark.skipif(not SHARED_FUTURES, reason="../shared/recordings not present (fresh clone)")
 @pytest.mark.parametrize("path", SHARED_FUTURES, ids=lambda p: p.name)
 def test_shared_futures_captures_are_refused_by_the_spot_tape(path: Path) -> None:
-    with pytest.raises(RecordingError, match="Binance futures record .*binance-spot venue replays spot"):
+    with pytest.raises(RecordingError, match=r"Binance futures record .*binance-spot venue replays spot"):
         binance_source([path])
 
 
+DEPTH = {"e": "depthUpdate", "E": 2, "s": "BTCUSDT", "U": 5, "u": 6, "b": [], "a": []}
+TICKER = {"u": 1, "s": "BTCUSDT", "b": "1", "B": "1", "a": "2", "A": "1"}
+TRADE = {"e": "trade", "E": 1, "T": 1, "s": "BTCUSDT", "t": 5, "p": "1", "q": "1", "m": True}
 FUTURES_RECORDS = [
     (
         {"ts": 1.0, "stream": "btcusdt@depth@0ms", "src": "ws",
-         "data": {"e": "depthUpdate", "E": 2, "T": 2, "s": "BTCUSDT", "U": 5, "u": 6, "pu": 4, "b": [], "a": []}},
+         "data": {**DEPTH, "T": 2, "pu": 4}},
         "depth@0ms",
     ),
     (
         {"ts": 1.0, "stream": "btcusdt@depth@100ms", "src": "ws",
-         "data": {"e": "depthUpdate", "E": 2, "s": "BTCUSDT", "U": 5, "u": 6, "pu": 4, "b": [], "a": []}},
+         "data": {**DEPTH, "pu": 4}},
         "with 'pu'",
     ),
     (
         {"ts": 1.0, "stream": "btcusdt@bookTicker", "src": "ws",
-         "data": {"e": "bookTicker", "u": 1, "s": "BTCUSDT", "b": "1", "B": "1", "a": "2", "A": "1", "T": 1, "E": 1}},
+         "data": {**TICKER, "e": "bookTicker", "T": 1, "E": 1}},
         "bookTicker with an event type",
     ),
     (
         {"ts": 1.0, "stream": "btcusdt@trade", "src": "ws",
-         "data": {"e": "trade", "E": 1, "T": 1, "s": "BTCUSDT", "t": 5, "p": "1", "q": "1", "X": "MARKET", "m": True}},
+         "data": {**TRADE, "X": "MARKET"}},
         "order type 'X'",
     ),
     (
@@ -335,8 +339,8 @@ FUTURES_RECORDS = [
 def test_each_futures_marker_is_refused_with_file_and_line(
     tmp_path: Path, record: dict[str, Any], reason: str
 ) -> None:
-    good = {"ts": 0.5, "stream": "btcusdt@trade", "src": "ws",
-            "data": {"e": "trade", "E": 1, "s": "BTCUSDT", "t": 4, "p": "1", "q": "1", "T": 1, "m": True}}  # fmt: skip
+    good = {"ts": 0.5, "stream": "btcusdt@trade", "src": "ws", "data": {**TRADE, "t": 4}}
     path = write_lines(tmp_path / "f.norm.jsonl", [good, record])
-    with pytest.raises(RecordingError, match=f"f.norm.jsonl:2: a Binance futures record .*{reason}"):
+    expected = rf"f\.norm\.jsonl:2: a Binance futures record .*{re.escape(reason)}"
+    with pytest.raises(RecordingError, match=expected):
         binance_source([path])
