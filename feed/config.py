@@ -592,6 +592,7 @@ def load_settings(toml_path: Path | None = None, **overrides: Any) -> FeedSettin
         for name, name_as_spelled in sorted(env.items())
         if name not in fields
     ]
+
     def describe(exc: ValidationError) -> list[str]:
         lines = []
         for error in exc.errors():

@@ -423,7 +423,8 @@ def test_the_command_line_groups_venue_options_after_each_venue() -> None:
     parser = build_parser(only="feed")
     args = parser.parse_args(
         ["feed", "--jsonl", "out.jsonl", "--venue", "binance-spot", "--symbols", "btcusdt",
-         "--ws-url", "ws://127.0.0.1:1", "--venue", "binance-spot", "--name", "spot-b", "--symbols", "ethusdt"]
+         "--ws-url", "ws://127.0.0.1:1",
+         "--venue", "binance-spot", "--name", "spot-b", "--symbols", "ethusdt"]
     )  # fmt: skip
     s = load_settings(**_overrides(args))
     a, b = s.venue_settings
