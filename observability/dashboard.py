@@ -31,12 +31,18 @@ from observability.rules import RuleSettings
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 SELECTOR = '{job="$job", instance=~"$instance"}'
 """Every panel's series selector (the dashboard's job and instance variables)."""
+VENUE_MATCHER = 'venue=~"$venue"'
+"""Added to the selector of every family with a ``venue`` label (the dashboard's venue variable)."""
 RATE = "$__rate_interval"
 
 
 def _sel(metric: str, extra: str = "") -> str:
-    """``metric{job=..., instance=~..., extra}``."""
-    inner = SELECTOR[1:-1] + (f", {extra}" if extra else "")
+    """``metric{job=..., instance=~..., [venue=~...,] extra}``."""
+    inner = SELECTOR[1:-1]
+    if metric.removesuffix("_bucket") in n.VENUE_LABELLED:
+        inner += ", " + VENUE_MATCHER
+    if extra:
+        inner += ", " + extra
     return f"{metric}{{{inner}}}"
 
 
@@ -134,6 +140,17 @@ def build_dashboard(settings: RuleSettings) -> dash.Dashboard:
             .label("Feed")
             .datasource(DATASOURCE)
             .query(f'label_values({n.BUILD_INFO}{{job="$job"}}, instance)')
+            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(VariableSort.ALPHABETICAL_ASC)
+            .multi(True)
+            .include_all(True)
+            .all_value(".+")
+        )
+        .with_variable(
+            dash.QueryVariable("venue")
+            .label("Venue")
+            .datasource(DATASOURCE)
+            .query(f'label_values({n.VENUE_INFO}{{job="$job", instance=~"$instance"}}, venue)')
             .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
             .sort(VariableSort.ALPHABETICAL_ASC)
             .multi(True)

@@ -52,5 +52,15 @@ STREAM_STALE_THRESHOLD = PREFIX + "stream_stale_threshold_seconds"
 BUFFER_DEPTH = PREFIX + "buffer_depth"
 BUFFER_CAPACITY = PREFIX + "buffer_capacity"
 BUILD_INFO = PREFIX + "build_info"
+VENUE_INFO = PREFIX + "venue_info"
 RSS = "process_resident_memory_bytes"
 CPU = "process_cpu_seconds_total"
+
+VENUE_LABELLED = frozenset(
+    {
+        VENUE_INFO, LATENCY, DELIVERY, MESSAGES, BYTES, DECODE_ERRORS, RECONNECTS, CONNECTION_ATTEMPTS,
+        CONNECTIONS_OPEN, GAPS, LOST_IDS, RESYNCS, BACKFILLED, DUPLICATES, DLQ, REST_WEIGHT, STALE_STREAMS,
+        STREAM_STALE, STREAM_LAST_MESSAGE, STREAM_STALE_THRESHOLD,
+    }
+)  # fmt: skip
+"""Families with a ``venue`` label (the dashboard's venue variable filters them; tested against the feed)."""

@@ -83,6 +83,7 @@ GRAFANA_VARIABLES = {
     "$__interval": "15s",
     "$__range": "1h",
     "$instance": ".+",
+    "$venue": ".+",
     "$job": "tickstorm-feed",
 }
 """Values that turn a dashboard query into plain PromQL (for checking it against a real Prometheus)."""

@@ -12,6 +12,7 @@ import yaml
 from harness.sla import load_sla
 from observability import PACKAGE_DIR
 from observability import names as n
+from observability.dashboard import queries
 from observability.generate import generated_files, main
 from observability.rules import RuleConfigError, RuleSettings, alert_rules
 
@@ -102,6 +103,15 @@ def test_dashboard_and_provisioning_agree(settings: RuleSettings) -> None:
     for wanted in ("Messages received", "Latency", "stream's last message", "Reconnects", "Buffer depth",
                    "Dead letters", "Resident memory", "Feed alerts"):  # fmt: skip
         assert any(wanted in t for t in titles), wanted
+    assert variables["venue"]["query"].startswith(f"label_values({n.VENUE_INFO}")
+    filtered = unfiltered = 0
+    for title, expr in queries(dashboard):
+        for family in n.VENUE_LABELLED:
+            for selector in re.findall(re.escape(family) + r"(?:_bucket|_sum|_count)?(?![a-z_])(\{[^}]*\})?", expr):
+                assert 'venue=~"$venue"' in selector, f"{title}: {family} not filtered by the venue variable"
+                filtered += 1
+        unfiltered += expr.count(n.RSS)
+    assert filtered >= 20 and unfiltered >= 1  # venue-less families (process memory) stay unfiltered
     latency = next(p for p in dashboard["panels"] if p["title"].startswith("Latency: venue"))
     steps = latency["fieldConfig"]["defaults"]["thresholds"]["steps"]
     assert steps[-1]["value"] == settings.latency_p99_s  # the SLA's p99 drawn on the panel

@@ -13,6 +13,7 @@ from feed.engine import REASON_KINDS
 from feed.events import FeedEvent
 from feed.feed import Feed
 from feed.metrics import BUFFER_KINDS, BufferState, FeedMetrics, FeedState, StreamState
+from observability import names as n
 
 V = "binance-spot"
 
@@ -57,6 +58,11 @@ def test_every_exported_family_is_documented_and_every_documented_one_exported(
     assert sorted(set(docs) - set(got)) == [], "in docs/metrics.md but not exported"
     wrong = {name: (got[name], docs[name]) for name in docs if got[name] != docs[name]}
     assert wrong == {}, "type or labels differ (exported, documented)"
+
+
+def test_the_dashboards_venue_labelled_families_are_the_ones_with_a_venue_label() -> None:
+    got = exported(exercised_metrics().render().decode())
+    assert {name for name, (_, labels) in got.items() if "venue" in labels} == n.VENUE_LABELLED
 
 
 def test_names_follow_prometheus_conventions() -> None:
