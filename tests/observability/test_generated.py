@@ -107,7 +107,8 @@ def test_dashboard_and_provisioning_agree(settings: RuleSettings) -> None:
     filtered = unfiltered = 0
     for title, expr in queries(dashboard):
         for family in n.VENUE_LABELLED:
-            for selector in re.findall(re.escape(family) + r"(?:_bucket|_sum|_count)?(?![a-z_])(\{[^}]*\})?", expr):
+            pattern = re.escape(family) + r"(?:_bucket|_sum|_count)?(?![a-z_])(\{[^}]*\})?"
+            for selector in re.findall(pattern, expr):
                 assert 'venue=~"$venue"' in selector, f"{title}: {family} not filtered by the venue variable"
                 filtered += 1
         unfiltered += expr.count(n.RSS)
