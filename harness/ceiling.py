@@ -18,6 +18,7 @@ import websockets
 
 from harness.measure import new_histogram, record_ns, summary
 from mock_venues import registry as venue_registry
+from mock_venues.base.reference import ReferenceClient
 from mock_venues.base.venue import VenueConfig
 from mock_venues.recordings import bundled
 
@@ -37,7 +38,9 @@ async def latency_ceiling(
     cls = venue_registry.venue_class(venue)
     config = VenueConfig(recordings=bundled(recording), speed=speed, autostart=False)
     async with cls(config) as running:
-        client = cls.reference_client(running.ws_url, list(streams))
+        full = cls.reference_client(running.ws_url, list(streams))
+        client = ReferenceClient(full.url, full.frame_ids, full.subscribe)  # ids only: no book work
+
         async with websockets.connect(client.url, max_size=None, compression=None) as ws:
             for request in client.subscribe:
                 await ws.send(request)
