@@ -1,8 +1,8 @@
-"""Client-side budgets that keep the feed inside the venue's limits.
+"""Client-side budgets that keep the feed inside a venue's limits (the numbers come from its adapter).
 
-Binance spot closes a connection that sends more than 5 messages per second, refuses more than 300
-connection attempts per 5 minutes per IP and answers REST traffic above 6000 weight per minute with
-429 (then 418 bans). These classes are the feed's own, stricter, accounting. They are pure: every time
+Venues cap control messages per connection per second, connection attempts per IP per window and REST
+traffic per window (Binance spot: 5 messages per second, 300 attempts per 5 minutes, 6000 REST weight per
+minute, then 429 and 418 bans). These classes are the feed's own, stricter, accounting. They are pure: every time
 is passed in (seconds on a monotonic clock) and nothing sleeps; callers wait for the returned delays.
 """
 
@@ -93,19 +93,6 @@ class MessagePacer:
     def reset(self) -> None:
         """Forget booked slots (a new connection starts with a fresh allowance)."""
         self._slots.clear()
-
-
-def binance_depth_weight(limit: int) -> int:
-    """REST weight of ``GET /api/v3/depth`` with this ``limit`` (Binance spot, since 2023-10-19)."""
-    if limit < 1:
-        raise ValueError(f"depth limit must be >= 1, got {limit!r}")
-    if limit <= 100:
-        return 5
-    if limit <= 500:
-        return 25
-    if limit <= 1000:
-        return 50
-    return 250
 
 
 class WeightBudget:

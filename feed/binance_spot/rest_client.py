@@ -33,7 +33,9 @@ class RestError(RecoveryError):
 
 
 def depth_weight(limit: int) -> int:
-    """Binance's request weight of ``/api/v3/depth`` for ``limit``."""
+    """Binance's request weight of ``/api/v3/depth`` for ``limit`` (1..5000; since 2023-10-19)."""
+    if limit < 1:
+        raise ValueError(f"depth limit must be >= 1, got {limit!r}")
     for upper, weight in DEPTH_WEIGHTS:
         if limit <= upper:
             return weight

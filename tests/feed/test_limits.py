@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feed.limits import AttemptBudget, MessagePacer, WeightBudget, binance_depth_weight
+from feed.binance_spot.rest_client import depth_weight
+from feed.limits import AttemptBudget, MessagePacer, WeightBudget
 
 # -- AttemptBudget ---------------------------------------------------------------------------------------
 
@@ -232,7 +233,7 @@ def test_weight_obeyed_never_exceeds_limit_in_any_minute(
 
 
 def test_depth_weights() -> None:
-    assert [binance_depth_weight(n) for n in (1, 100, 101, 500, 501, 1000, 1001, 5000)] == [
+    assert [depth_weight(n) for n in (1, 100, 101, 500, 501, 1000, 1001, 5000)] == [
         5,
         5,
         25,
@@ -242,5 +243,6 @@ def test_depth_weights() -> None:
         250,
         250,
     ]
-    with pytest.raises(ValueError):
-        binance_depth_weight(0)
+    for outside in (0, 5001):
+        with pytest.raises(ValueError):
+            depth_weight(outside)
