@@ -2,8 +2,9 @@
 
 Venues cap control messages per connection per second, connection attempts per IP per window and REST
 traffic per window (Binance spot: 5 messages per second, 300 attempts per 5 minutes, 6000 REST weight per
-minute, then 429 and 418 bans). These classes are the feed's own, stricter, accounting. They are pure: every time
-is passed in (seconds on a monotonic clock) and nothing sleeps; callers wait for the returned delays.
+minute, then 429 and 418 bans). These classes are the feed's own, stricter, accounting. They are pure:
+every time is passed in (seconds on a monotonic clock) and nothing sleeps; callers wait for the returned
+delays.
 """
 
 from __future__ import annotations

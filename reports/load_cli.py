@@ -35,7 +35,17 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--channels", default="book,trade", help="channels per subscriber (default book,trade)"
     )
-    parser.add_argument("--recording", default="spot-btcusdt", help="bundled recording set the venue replays")
+    parser.add_argument(
+        "--venue",
+        default="binance-spot",
+        help="registered venue the mock venue and the feed run (default binance-spot)",
+    )
+    parser.add_argument(
+        "--symbols", default="btcusdt", help="comma-separated symbols the feed ingests (default btcusdt)"
+    )
+    parser.add_argument(
+        "--recording", help="bundled recording set the venue replays (default: the venue's own; spot-btcusdt)"
+    )
     parser.add_argument("--run-dir", type=Path, help="output folder (default runs/load-<timestamp>)")
     parser.add_argument(
         "--no-history",
@@ -156,6 +166,8 @@ def run_command(args: argparse.Namespace) -> int:
         processes=args.processes,
         run_time_s=args.run_time,
         channels=args.channels,
+        venue=args.venue,
+        symbols=args.symbols,
         recording=args.recording,
         history=not args.no_history,
         slow_subscribers=args.slow_subscribers,

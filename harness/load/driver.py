@@ -40,7 +40,12 @@ class LoadOptions:
     """Locust worker processes on this machine (0: one process, no master/worker split)."""
     run_time_s: float = 600.0
     channels: str = "book,trade"
-    recording: str = "spot-btcusdt"
+    venue: str = "binance-spot"
+    """The registered venue the mock venue and the feed run (docs/adding-a-venue.md)."""
+    symbols: str = "btcusdt"
+    """Comma-separated symbols the feed ingests; subscribers pick from them round robin."""
+    recording: str | None = None
+    """The bundled recording set the venue replays (None: the venue's own default)."""
     history: bool = True
     strict_tail: bool = False
     slow_subscribers: int = 0
@@ -133,6 +138,7 @@ def locust_command(opts: LoadOptions, ready_venue: dict[str, Any], ready_feed: d
         "--host", ready_feed["downstream_http"],
         "--feed-ws", ready_feed["downstream_ws"], "--feed-http", ready_feed["downstream_http"],
         "--venue-control", ready_venue["control"], "--feed-channels", opts.channels,
+        "--feed-symbols", opts.symbols,
         "--plan", opts.plan, "--step-s", str(opts.step_s), "--warmup-s", str(opts.warmup_s),
         "--spawn-rate-per-s", str(opts.spawn_rate_per_s), "--steps-out", str(d / "steps.jsonl"),
         "--slow-subscribers", str(opts.slow_subscribers), "--task-interval-s", str(opts.task_interval_s),
@@ -154,16 +160,9 @@ async def run_load(opts: LoadOptions) -> dict[str, Any]:
     for stale in ("steps.jsonl", "feed.jsonl"):
         (d / stale).unlink(missing_ok=True)
     first_speed = opts.plan.split(",")[0].partition("x")[0].strip() or "1"
-    venue_cmd = [
-        *TICKSTORM,
-        "venue",
-        "binance-spot",
-        "--bundled",
-        opts.recording,
-        "--loop",
-        "--speed",
-        first_speed,
-    ]
+    venue_cmd = [*TICKSTORM, "venue", opts.venue, "--loop", "--speed", first_speed]
+    if opts.recording is not None:
+        venue_cmd += ["--bundled", opts.recording]
     feed_cmd = [
         *TICKSTORM, "feed", "--serve-port", "0", "--serve-http-port", "0", "--metrics-port", "0",
         "--dlq", str(d / "feed-dlq.sqlite"),
@@ -175,7 +174,9 @@ async def run_load(opts: LoadOptions) -> dict[str, Any]:
     started = time.time()
     locust_rc: int | None = None
     async with ServiceProcess(venue_cmd, name="venue") as venue:
-        feed_cmd += ["--ws-url", venue.ready["ws"], "--rest-url", venue.ready["rest"]]
+        feed_cmd += ["--venue", opts.venue, "--symbols", opts.symbols, "--ws-url", venue.ready["ws"]]
+        if venue.ready.get("rest"):
+            feed_cmd += ["--rest-url", venue.ready["rest"]]
         sampler.watch("venue", venue.pid)
         async with ServiceProcess(feed_cmd, name="feed", env=env) as feed:
             sampler.watch("feed", feed.pid)

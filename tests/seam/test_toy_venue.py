@@ -74,3 +74,24 @@ async def test_a_toy_venue_chaos_scenario_is_checked_and_reported(
     assert section["ok"] is True
     assert orjson.loads((run_dir / "report.json").read_bytes())["scenarios"][0]["venues"][0]["venue"] == "toy"
     assert "toy" in (run_dir / "report.html").read_text()
+
+
+@pytest.mark.slow
+async def test_load_runs_on_the_toy_venue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.load.driver import LoadOptions, run_load
+
+    monkeypatch.setenv("TICKSTORM_PLUGINS", "toy_venue")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(PLUGINS), os.environ.get("PYTHONPATH", "")]))
+    report = await run_load(
+        LoadOptions(
+            run_dir=tmp_path / "load", venue="toy", symbols="btcusdt", channels="trade", plan="10x5",
+            step_s=6.0, warmup_s=2.0, run_time_s=60.0,
+        )
+    )  # fmt: skip
+    (step,) = report["steps"]
+    assert step["subscribers_connected"] == 5 and step["subscriber_drops"] == 0
+    join = report["join"]
+    assert join["ok"], join["failed"]
+    assert join["subscribers"] == 5 and join["events_received"] >= 5 * 100
