@@ -77,9 +77,7 @@ async def test_a_toy_venue_chaos_scenario_is_checked_and_reported(
 
 
 @pytest.mark.slow
-async def test_load_runs_on_the_toy_venue(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_load_runs_on_the_toy_venue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from harness.load.driver import LoadOptions, run_load
 
     monkeypatch.setenv("TICKSTORM_PLUGINS", "toy_venue")
