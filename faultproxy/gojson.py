@@ -43,6 +43,8 @@ __all__ = [
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+MAX_DEPTH = 10000
+"""Go's scanner nesting limit: the 10001st open ``[`` is ``invalid character '[' exceeded max depth``."""
 _WS = b" \t\n\r"
 _INT_RE = re.compile(r"-?[0-9]+\Z")
 
@@ -120,12 +122,54 @@ class _Scanner:
             self.pos += 1
 
     def value(self) -> Any:
-        self.skip_ws()
-        c = self.peek()
-        if c == 0x7B:
-            return self.object()
-        if c == 0x5B:
-            return self.array()
+        """One JSON value. Containers are walked with an explicit stack, not Python recursion, so any
+        nesting up to Go's limit (:data:`MAX_DEPTH`) is read without hitting the interpreter's."""
+        # Open containers, innermost last: an _Obj with the key its next value belongs to, or a list.
+        stack: list[tuple[_Obj, str] | tuple[list[Any], None]] = []
+        while True:
+            self.skip_ws()
+            c = self.peek()
+            result: Any
+            if c == 0x7B or c == 0x5B:
+                self.pos += 1
+                self._nest(c)
+                self.skip_ws()
+                if self.peek() == (0x7D if c == 0x7B else 0x5D):
+                    self.pos += 1
+                    self.depth -= 1
+                    result = _Obj() if c == 0x7B else []
+                else:
+                    stack.append((_Obj(), self.key()) if c == 0x7B else ([], None))
+                    continue
+            else:
+                result = self.scalar(c)
+            # Store the finished value in its container; close every container that ends here.
+            while True:
+                if not stack:
+                    return result
+                container, key = stack[-1]
+                self.skip_ws()
+                c = self.peek()
+                if key is None:
+                    container.append(result)
+                    end, context = 0x5D, "after array element"
+                else:
+                    container.append((key, result))
+                    end, context = 0x7D, "after object key:value pair"
+                if c == 0x2C:
+                    self.pos += 1
+                    if key is not None:
+                        stack[-1] = (container, self.key())  # type: ignore[assignment]
+                    break
+                if c != end:
+                    raise self.error(c, context)
+                self.pos += 1
+                self.depth -= 1
+                stack.pop()
+                result = container
+
+    def scalar(self, c: int) -> Any:
+        """A string, number or literal starting with byte ``c``."""
         if c == 0x22:
             return self.string()
         if c == 0x2D or 0x30 <= c <= 0x39:
@@ -141,66 +185,25 @@ class _Scanner:
             return NULL
         raise self.error(c, "looking for beginning of value")
 
-    def _nest(self) -> None:
-        """Go limits nesting to 10000 levels."""
+    def _nest(self, c: int) -> None:
+        """Enter a container opened by byte ``c``; Go refuses the one that would exceed MAX_DEPTH."""
         self.depth += 1
-        if self.depth > 10000:
-            raise JSONError("exceeded max depth")
+        if self.depth > MAX_DEPTH:
+            raise self.error(c, "exceeded max depth")
 
-    def object(self) -> _Obj:
-        self.pos += 1
-        self._nest()
-        items = _Obj()
+    def key(self) -> str:
+        """An object key and the colon after it."""
         self.skip_ws()
-        if self.peek() == 0x7D:
-            self.pos += 1
-            self.depth -= 1
-            return items
-        while True:
-            self.skip_ws()
-            c = self.peek()
-            if c != 0x22:
-                raise self.error(c, "looking for beginning of object key string")
-            key = self.string()
-            self.skip_ws()
-            c = self.peek()
-            if c != 0x3A:
-                raise self.error(c, "after object key")
-            self.pos += 1
-            val = self.value()
-            items.append((key, val))
-            self.skip_ws()
-            c = self.peek()
-            if c == 0x2C:
-                self.pos += 1
-                continue
-            if c == 0x7D:
-                self.pos += 1
-                self.depth -= 1
-                return items
-            raise self.error(c, "after object key:value pair")
-
-    def array(self) -> list[Any]:
-        self.pos += 1
-        self._nest()
-        items: list[Any] = []
+        c = self.peek()
+        if c != 0x22:
+            raise self.error(c, "looking for beginning of object key string")
+        key = self.string()
         self.skip_ws()
-        if self.peek() == 0x5D:
-            self.pos += 1
-            self.depth -= 1
-            return items
-        while True:
-            items.append(self.value())
-            self.skip_ws()
-            c = self.peek()
-            if c == 0x2C:
-                self.pos += 1
-                continue
-            if c == 0x5D:
-                self.pos += 1
-                self.depth -= 1
-                return items
-            raise self.error(c, "after array element")
+        c = self.peek()
+        if c != 0x3A:
+            raise self.error(c, "after object key")
+        self.pos += 1
+        return key
 
     def string(self) -> str:
         data = self.data
@@ -590,12 +593,30 @@ def _zero(target: GoType) -> Any:
 
 
 def _plain(value: Any) -> Any:
+    """A scanned value as plain Python data (what Go stores in an ``interface{}``), without recursion."""
+    if not isinstance(value, list):
+        return _plain_scalar(value)
+    root: Any = {} if _is_object(value) else []
+    pending: list[tuple[list[Any], Any]] = [(value, root)]
+    while pending:
+        source, target = pending.pop()
+        pairs = source if _is_object(source) else enumerate(source)
+        for key, item in pairs:
+            if isinstance(item, list):
+                converted: Any = {} if _is_object(item) else []
+                pending.append((item, converted))
+            else:
+                converted = _plain_scalar(item)
+            if isinstance(target, dict):
+                target[key] = converted
+            else:
+                target.append(converted)
+    return root
+
+
+def _plain_scalar(value: Any) -> Any:
     if value is NULL:
         return None
-    if _is_object(value):
-        return {k: _plain(v) for k, v in value}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
     if isinstance(value, Number):
         return float(value.text)
     return value

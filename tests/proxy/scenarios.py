@@ -393,6 +393,41 @@ API_SCENARIOS: dict[str, list[Step]] = {
         ("GET", "/reset", None),
         ("POST", "/reset", None),
     ],
+    # Go's decoder refuses the 10001st open bracket ("invalid character '[' exceeded max depth"); up to
+    # there any nesting is accepted, whether the deep value sits in an unknown field (skipped) or a known
+    # one (a type error). $arrN / $objN are N nested arrays / objects, $openN N unclosed arrays.
+    "json_nesting_depth": [
+        CREATE_A,
+        ("POST", "/proxies", '{"zz":$arr9999,"name":"d1","upstream":"$echo","listen":"127.0.0.1:0"}'),
+        ("POST", "/proxies", '{"zz":$obj9999,"name":"d2","upstream":"$echo","enabled":false}'),
+        ("POST", "/proxies", '{"zz":$arr10000,"name":"d3","upstream":"$echo"}'),
+        ("POST", "/proxies", '{"zz":$obj10000,"name":"d3","upstream":"$echo"}'),
+        ("POST", "/proxies", '{"name":$arr9999,"upstream":"$echo"}'),
+        ("POST", "/proxies", '{"name":$obj10000,"upstream":"$echo"}'),
+        ("POST", "/proxies", "$arr10000"),
+        ("POST", "/proxies", "$obj10001"),
+        ("POST", "/proxies", "$open10001"),
+        ("POST", "/proxies", "$open10000"),
+        ("POST", "/populate", '[{"zz":$arr9998,"name":"d4","upstream":"$echo","enabled":false}]'),
+        ("POST", "/populate", '[{"zz":$obj9999,"name":"d5","upstream":"$echo"}]'),
+        ("POST", "/populate", '[{"listen":$arr9998,"name":"d5","upstream":"$echo"}]'),
+        ("POST", "/populate", "[$obj9999]"),
+        ("POST", "/populate", "$arr10001"),
+        ("PATCH", "/proxies/a", '{"zz":$obj9999,"enabled":false}'),
+        ("PATCH", "/proxies/a", '{"zz":$arr10000}'),
+        ("POST", "/proxies/a", '{"upstream":$arr9999}'),
+        ("POST", "/proxies/a/toxics", '{"zz":$arr9999,"type":"latency","name":"t1"}'),
+        ("POST", "/proxies/a/toxics", '{"type":"latency","name":"t2","attributes":{"zz":$obj9998}}'),
+        ("POST", "/proxies/a/toxics", '{"type":"latency","name":"t3","attributes":{"zz":$obj9999}}'),
+        ("POST", "/proxies/a/toxics", '{"type":"latency","name":"t4","attributes":$arr9999}'),
+        ("POST", "/proxies/a/toxics", '{"type":"latency","name":"t5","attributes":{"jitter":$arr9998}}'),
+        ("POST", "/proxies/a/toxics", '{"attributes":null,"type":"noop","name":"t6","attributes":$obj9999}'),
+        ("POST", "/proxies/a/toxics", '{"type":$arr10000}'),
+        ("PATCH", "/proxies/a/toxics/t1", '{"attributes":{"latency":7,"zz":$obj9998},"toxicity":0.5}'),
+        ("PATCH", "/proxies/a/toxics/t1", '{"attributes":{"jitter":$arr9998}}'),
+        ("POST", "/proxies/a/toxics/t1", '{"zz":$arr10000}'),
+        ("GET", "/proxies", None),
+    ],
 }
 
 # Toxic settings that crash or hang toxiproxy-server 2.12.0: it answers 200 (and dies on traffic), the
@@ -425,6 +460,19 @@ UNSAFE_STEPS: list[Step] = [
     ("PATCH", "/proxies/a/toxics/ok", '{"attributes":{"average_size":0}}'),
 ]
 UNSAFE_EMBEDDED_STATUS = [201, 400, 400, 400, 400, 400, 400, 200, 400]
+
+
+def _nested_values() -> dict[str, str]:
+    """``$arrN`` / ``$objN`` (N nested arrays / objects around 1) and ``$openN`` (N unclosed arrays)."""
+    values: dict[str, str] = {}
+    for depth in (9998, 9999, 10000, 10001):
+        values[f"arr{depth}"] = "[" * depth + "1" + "]" * depth
+        values[f"obj{depth}"] = '{"a":' * depth + "1" + "}" * depth
+        values[f"open{depth}"] = "[" * depth
+    return values
+
+
+NESTED = _nested_values()
 
 
 def substitute(text: str, values: dict[str, str]) -> str:
@@ -461,6 +509,7 @@ async def api_context() -> Any:
                 "echo2": echo2.addr,
                 "taken": str(taken.getsockname()[1]),
                 "free": str(free_port()),
+                **NESTED,
             }
     finally:
         taken.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -140,6 +141,17 @@ class Exchange:
         }
 
 
+LONG_BODY = 2000
+
+
+def _short(text: str) -> str:
+    """A request body as recorded: long ones (deeply nested JSON) as their head, length and hash."""
+    if len(text) <= LONG_BODY:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return f"{text[:40]}... ({len(text)} characters, sha256 {digest})"
+
+
 @dataclass
 class ApiClient:
     """A small client over aiohttp that keeps the raw path and records normalised exchanges."""
@@ -171,7 +183,9 @@ class ApiClient:
                     Exchange(
                         method=method,
                         path=self.namer(path),
-                        body=self.namer(data.decode("utf-8", errors="replace")) if data is not None else None,
+                        body=_short(self.namer(data.decode("utf-8", errors="replace")))
+                        if data is not None
+                        else None,
                         status=resp.status,
                         content_type=resp.headers.get("Content-Type"),
                         nosniff=resp.headers.get("X-Content-Type-Options") == "nosniff",

@@ -73,12 +73,39 @@ def test_float32_printed_like_go(value: float, text: str) -> None:
         (b"\x01", "invalid character '\\x01' looking for beginning of value"),
         (b"\xc3", "invalid character '\u00c3' looking for beginning of value"),
         (b"'", "invalid character '\\'' looking for beginning of value"),
+        (b"[" * 10001, "invalid character '[' exceeded max depth"),
+        (b'{"a":' * 10000 + b"{", "invalid character '{' exceeded max depth"),
+        (b"[" * 10000, "unexpected EOF"),
     ],
 )
 def test_scanner_errors_use_go_wording(body: bytes, message: str) -> None:
     with pytest.raises(gojson.JSONError) as err:
         gojson.scan(body)
     assert str(err.value) == message
+
+
+@pytest.mark.parametrize("opener", ["[", '{"k":'])
+def test_nesting_up_to_gos_limit_is_read_without_python_recursion(opener: str) -> None:
+    """Go accepts 10000 levels; the scanner and interface{} decoding must not hit Python's limit."""
+    closer = "]" if opener == "[" else "}"
+    depth = gojson.MAX_DEPTH
+    body = (opener * depth + "null" + closer * depth).encode()
+    value = gojson.decode(gojson.scan(body), gojson.GoAny())
+    for _level in range(depth):
+        value = value[0] if opener == "[" else value["k"]
+    assert value is None
+    with pytest.raises(gojson.JSONError, match="exceeded max depth"):
+        gojson.scan(b"[" + body + b"]")
+
+
+def test_scanner_keeps_duplicate_keys_and_order_in_nested_containers() -> None:
+    body = b'{"a":[1,{"b":null,"b":[2,[]]},{}],"c":"x"} tail'
+    value = gojson.scan(body)
+    assert value == [
+        ("a", [gojson.Number("1"), [("b", gojson.NULL), ("b", [gojson.Number("2"), []])], []]),
+        ("c", "x"),
+    ]
+    assert gojson.decode(value, gojson.GoAny()) == {"a": [1.0, {"b": [2.0, []]}, {}], "c": "x"}
 
 
 def test_struct_decoding_is_case_insensitive_and_keeps_first_type_error() -> None:
