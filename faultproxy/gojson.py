@@ -37,6 +37,8 @@ __all__ = [
     "decode",
     "encode_string",
     "format_float32",
+    "is_array",
+    "is_object",
     "parse_body",
     "scan",
 ]
@@ -490,6 +492,16 @@ def decode(value: Any, target: GoType, current: Any = _UNSET) -> Any:
 
 def _is_object(value: Any) -> bool:
     return isinstance(value, _Obj)
+
+
+def is_object(value: Any) -> bool:
+    """Whether a value from :func:`scan` is a JSON object."""
+    return _is_object(value)
+
+
+def is_array(value: Any) -> bool:
+    """Whether a value from :func:`scan` is a JSON array."""
+    return isinstance(value, list) and not _is_object(value)
 
 
 def _store(value: Any, target: GoType, current: Any, ctx: _Ctx) -> Any:

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from faultproxy import gojson
 from faultproxy.api import ToxiproxyApi
 from faultproxy.proxy import ApiError, ProxyCollection, ServerContext
 
@@ -31,10 +32,10 @@ def load_config(path: Path) -> bytes:
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
     try:
-        entries = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
+        entries = gojson.scan(data)  # read as /populate reads its body (Go's nesting limit, not orjson's)
+    except gojson.JSONError as exc:
         raise ConfigError(f"config {path} is not valid JSON: {exc}") from None
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+    if not gojson.is_array(entries) or not all(gojson.is_object(e) for e in entries):
         raise ConfigError(f"config {path} must be a JSON array of proxy objects (the /populate format)")
     return data
 

@@ -84,6 +84,7 @@ async def test_config_file_is_loaded(tmp_path: Path) -> None:
         (None, "cannot read config"),
         ("{not json", "is not valid JSON"),
         ('{"name": "x"}', "must be a JSON array"),
+        ("[" * 10001, "is not valid JSON: invalid character '[' exceeded max depth"),
         ('[{"name": "x"}]', "missing required field: upstream at proxy 1"),
         ('[{"name": "x", "upstream": "127.0.0.1:1", "listen": "nope"}]', "missing port in address"),
         ('[{"name": "x", "upstream": "192.0.2.1:80", "listen": "127.0.0.1:0"}]', "not a loopback address"),

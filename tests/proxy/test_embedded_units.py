@@ -307,6 +307,16 @@ async def test_config_list_is_populated_at_start_and_errors_are_config_errors(tm
     with pytest.raises(ConfigError, match="not valid JSON"):
         async with EmbeddedToxiproxy(config=bad):
             pass
+    # Nested as deep as /populate accepts (Go's limit, deeper than orjson's 1024): loaded the same way.
+    deep = tmp_path / "deep.json"
+    nested = "[" * 9998 + "]" * 9998
+    deep.write_text(f'[{{"name":"d","upstream":"127.0.0.1:9","listen":"127.0.0.1:0","x":{nested}}}]')
+    async with EmbeddedToxiproxy(config=deep) as server:
+        assert server.collection is not None and server.collection.get("d").enabled
+    deep.write_text(f'[{{"x":[{nested}]}}]')
+    with pytest.raises(ConfigError, match=r"not valid JSON: invalid character '\[' exceeded max depth"):
+        async with EmbeddedToxiproxy(config=deep):
+            pass
 
 
 async def _version(url: str) -> str:
