@@ -1,11 +1,15 @@
-"""nox sessions: tests, lint, chaos (the main job), soak (nightly), load and bench.
+"""nox sessions: tests, lint, chaos (the main job), soak (nightly), load, bench, and dev.
 
-Each session builds its own virtualenv, so a fresh machine needs only Python 3.11+ and `pip install nox`.
+Each session builds its own virtualenv under .nox/, so a fresh machine needs only Python 3.11+ with venv
+and nox in a virtualenv (the README's commands: `python3 -m venv .venv && .venv/bin/pip install nox`).
+`dev` installs tickstorm itself into that .venv, so `source .venv/bin/activate` puts `tickstorm` on PATH.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import nox
 
@@ -13,6 +17,7 @@ nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_existing_virtualenvs = True
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+DEV_VENV = Path(__file__).resolve().parent / ".venv"
 
 
 @nox.session
@@ -66,3 +71,14 @@ def bench(session: nox.Session) -> None:
     """Benchmarks; measured figures are printed and written to reports/baselines/."""
     session.install("-e", ".[test,bench]")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(python=False)
+def dev(session: nox.Session) -> None:
+    """Install tickstorm (editable, with the test and lint tools) into .venv, creating it if needed;
+    then `source .venv/bin/activate` puts `tickstorm`, `pytest`, `ruff` and `mypy` on PATH."""
+    python = DEV_VENV / "bin" / "python"
+    if not python.exists():
+        session.run(sys.executable, "-m", "venv", str(DEV_VENV), external=True)
+    session.run(str(python), "-m", "pip", "install", "-e", ".[test,lint]", external=True)
+    session.log(f"tickstorm is {DEV_VENV / 'bin' / 'tickstorm'}; `source .venv/bin/activate` puts it on PATH")
