@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from faultproxy.server import ConfigError, EmbeddedToxiproxy, load_config
+from tickstorm.ports import port_arg
 from tickstorm.service import run_service
 
 
@@ -29,7 +30,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--host", default="127.0.0.1", help="address the HTTP API binds to (default 127.0.0.1)"
     )
-    parser.add_argument("--port", type=int, default=8474, help="API port (default 8474; 0 = a free port)")
+    parser.add_argument(
+        "--port", type=port_arg, default=8474, help="API port (default 8474; 0 = a free port)"
+    )
     parser.add_argument(
         "--config",
         type=Path,
@@ -58,9 +61,6 @@ def register(subparsers: Any) -> None:
 
 def run_proxy(args: argparse.Namespace) -> int:
     """Entry point of `tickstorm proxy`."""
-    if not 0 <= args.port <= 65535:
-        print(f"tickstorm proxy: --port must be within 0..65535, got {args.port}", file=sys.stderr)
-        return 2
     if args.config is not None:
         try:
             load_config(args.config)

@@ -8,9 +8,14 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+from tickstorm.ports import port_arg
+
+if TYPE_CHECKING:
+    from feed.dlq import DeadLetterQueue
 
 VENUE_FLAGS: tuple[tuple[str, str, str], ...] = (
     ("--name", "name", "name of this venue instance (default: the venue); instruments are NAME:SYMBOL"),
@@ -66,15 +71,17 @@ def register(subparsers: Any) -> None:
     for flag, dest, text in VENUE_FLAGS:
         feed.add_argument(flag, dest=dest, action=_VenueOption, help=text)
     feed.add_argument(
-        "--metrics-port", type=int, help="serve Prometheus metrics on this loopback port (0: any)"
+        "--metrics-port", type=port_arg, help="serve Prometheus metrics on this loopback port (0: any)"
     )
     feed.add_argument(
         "--serve-port",
-        type=int,
+        type=port_arg,
         help="run the downstream WebSocket server for consumers on this port (0: any; docs/downstream.md)",
     )
     feed.add_argument(
-        "--serve-http-port", type=int, help="port of the downstream HTTP API while serving (default 0: any)"
+        "--serve-http-port",
+        type=port_arg,
+        help="port of the downstream HTTP API while serving (default 0: any)",
     )
     feed.add_argument("--dlq", type=Path, help="dead letter queue SQLite file")
     feed.add_argument("--jsonl", type=Path, help="write every delivered event as one JSON object per line")
@@ -136,6 +143,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def run_feed(args: argparse.Namespace) -> int:
     """Entry point of ``tickstorm feed``."""
     from feed.config import ConfigError, load_settings
+    from feed.dlq import DLQError
+    from feed.journal import JournalError
+    from tickstorm.ports import ListenError
 
     if args.static:
         return _run_static(args)
@@ -181,9 +191,13 @@ def run_feed(args: argparse.Namespace) -> int:
         dump_state(running, final=True)
         print(orjson.dumps({"event": "stopped", **running.stats()}).decode(), file=sys.stderr)
 
-    if settings.serve_port is not None:
-        return _run_served(settings, ready, on_stop, use_uvloop=not args.no_uvloop)
-    return run_service(Feed(settings), ready, use_uvloop=not args.no_uvloop, on_stop=on_stop)
+    try:
+        if settings.serve_port is not None:
+            return _run_served(settings, ready, on_stop, use_uvloop=not args.no_uvloop)
+        return run_service(Feed(settings), ready, use_uvloop=not args.no_uvloop, on_stop=on_stop)
+    except (ListenError, DLQError, JournalError) as exc:  # raised while starting: nothing ran yet
+        print(f"tickstorm feed: {exc}", file=sys.stderr)
+        return 2
 
 
 def _run_served(settings: Any, ready: Any, on_stop: Any, *, use_uvloop: bool) -> int:
@@ -211,6 +225,7 @@ def _run_static(args: argparse.Namespace) -> int:
 
     from feed import registry
     from feed.config import VenueOptions, resolve_venue
+    from feed.journal import JournalError, open_sink
     from feed.static import run_static
 
     missing = [str(p) for p in args.static if not p.is_file()]
@@ -241,7 +256,11 @@ def _run_static(args: argparse.Namespace) -> int:
             print(f"tickstorm feed: {'; '.join(problems)}", file=sys.stderr)
             return 2
         streams = [spec.name for spec in registry.adapter(settings.venue).stream_specs(settings)]
-    out = args.jsonl.open("wb") if args.jsonl else sys.stdout.buffer
+    try:
+        out = open_sink(args.jsonl, append=False) if args.jsonl else sys.stdout.buffer
+    except JournalError as exc:
+        print(f"tickstorm feed: {exc}", file=sys.stderr)
+        return 2
     try:
         result = run_static(list(args.static), out, streams=streams, venue=venue)
     except (ValueError, registry.UnknownVenue) as exc:
@@ -262,24 +281,32 @@ def _run_static(args: argparse.Namespace) -> int:
 
 def run_dlq(args: argparse.Namespace) -> int:
     """Entry point of ``tickstorm dlq``."""
-    from feed.dlq import DeadLetterQueue
+    from feed.dlq import DeadLetterQueue, DLQError
 
     if not args.dlq.is_file():
         print(f"tickstorm dlq: no dead letter queue at {args.dlq}", file=sys.stderr)
         return 2
-    with DeadLetterQueue(args.dlq) as dlq:
-        if args.dlq_command == "show":
-            entry = dlq.get(args.id)
-            if entry is None:
-                print(f"tickstorm dlq: no entry {args.id}", file=sys.stderr)
-                return 1
-            print(orjson.dumps(_entry_json(entry), option=orjson.OPT_INDENT_2).decode())
-            return 0
-        for entry in dlq.entries(stream=args.stream, limit=args.limit):
-            if args.dlq_command == "list":
-                print(f"{entry.id}\t{entry.stream or '-'}\t{entry.reason[:100]}\t{len(entry.raw)} bytes")
-            else:
-                sys.stdout.buffer.write(orjson.dumps(_entry_json(entry)) + b"\n")
+    try:
+        with DeadLetterQueue(args.dlq) as dlq:
+            return _dlq_action(args, dlq)
+    except DLQError as exc:
+        print(f"tickstorm dlq: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dlq_action(args: argparse.Namespace, dlq: DeadLetterQueue) -> int:
+    if args.dlq_command == "show":
+        entry = dlq.get(args.id)
+        if entry is None:
+            print(f"tickstorm dlq: no entry {args.id}", file=sys.stderr)
+            return 1
+        print(orjson.dumps(_entry_json(entry), option=orjson.OPT_INDENT_2).decode())
+        return 0
+    for entry in dlq.entries(stream=args.stream, limit=args.limit):
+        if args.dlq_command == "list":
+            print(f"{entry.id}\t{entry.stream or '-'}\t{entry.reason[:100]}\t{len(entry.raw)} bytes")
+        else:
+            sys.stdout.buffer.write(orjson.dumps(_entry_json(entry)) + b"\n")
     return 0
 
 

@@ -45,6 +45,7 @@ from pydantic_settings.exceptions import SettingsError
 
 from feed import registry
 from feed.buffer import OverflowPolicy
+from tickstorm.ports import Port
 
 ENV_PREFIX = "TICKSTORM_FEED_"
 TOML_TABLE = "feed"
@@ -343,10 +344,8 @@ class FeedSettings(BaseSettings, VenueOptions):
     metrics_host: str = Field(
         default="127.0.0.1", min_length=1, description="Address the metrics endpoint binds to."
     )
-    metrics_port: int | None = Field(
+    metrics_port: Port | None = Field(
         default=None,
-        ge=0,
-        le=65535,
         description="Port of the Prometheus /metrics endpoint; unset disables it.",
     )
     jsonl: Path | None = Field(
@@ -358,16 +357,12 @@ class FeedSettings(BaseSettings, VenueOptions):
         min_length=1,
         description="Address the downstream WebSocket and HTTP servers bind to.",
     )
-    serve_port: int | None = Field(
+    serve_port: Port | None = Field(
         default=None,
-        ge=0,
-        le=65535,
         description="Port of the downstream WebSocket server (0: any free port); unset disables it.",
     )
-    serve_http_port: int | None = Field(
+    serve_http_port: Port | None = Field(
         default=0,
-        ge=0,
-        le=65535,
         description="Port of the downstream HTTP API while serving (0: any free port); unset disables it.",
     )
     serve_queue_capacity: int = Field(

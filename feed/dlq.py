@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -26,6 +27,11 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 CREATE INDEX IF NOT EXISTS dead_letters_stream ON dead_letters(stream);
 """
+
+
+class DLQError(Exception):
+    """A dead letter queue file that cannot be opened or read (not SQLite, not a DLQ, damaged, its folder
+    is a file); the message names the file."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +53,35 @@ class DeadLetterQueue:
         self.path = Path(path)
         self.batch_size = batch_size
         self._pending: list[tuple[int, str, str | None, str, bytes]] = []
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
-        self.total = self.count()
+        folder = self.path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise DLQError(
+                f"{self.path}: cannot create the dead letter queue: {folder} is not a folder"
+            ) from None
+        except OSError as exc:
+            raise DLQError(
+                f"{self.path}: cannot create its folder {folder} ({exc.strerror or exc})"
+            ) from None
+        with self._reading():
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(SCHEMA)
+                self.total = self.count()
+            except BaseException:
+                self._db.close()
+                raise
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """SQLite errors while opening or reading the file as :class:`DLQError` naming the file."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise DLQError(f"{self.path}: not a usable dead letter queue ({exc})") from None
 
     def __enter__(self) -> DeadLetterQueue:
         return self
@@ -102,15 +131,17 @@ class DeadLetterQueue:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        for row in self._db.execute(sql, params):
-            yield DeadLetter(row[0], row[1], row[2], row[3], row[4], bytes(row[5]))
+        with self._reading():
+            for row in self._db.execute(sql, params):
+                yield DeadLetter(row[0], row[1], row[2], row[3], row[4], bytes(row[5]))
 
     def get(self, entry_id: int) -> DeadLetter | None:
         """One row by id."""
-        row = self._db.execute(
-            "SELECT id, received_unix_ns, venue, stream, reason, raw FROM dead_letters WHERE id = ?",
-            (entry_id,),
-        ).fetchone()
+        with self._reading():
+            row = self._db.execute(
+                "SELECT id, received_unix_ns, venue, stream, reason, raw FROM dead_letters WHERE id = ?",
+                (entry_id,),
+            ).fetchone()
         return None if row is None else DeadLetter(row[0], row[1], row[2], row[3], row[4], bytes(row[5]))
 
     def close(self) -> None:

@@ -176,12 +176,11 @@ class Feed:
         resume_from: dict[tuple[str, str], int] = {}
         if s.jsonl is not None:
             journal_path = Path(s.jsonl)
-            journal_path.parent.mkdir(parents=True, exist_ok=True)
             if s.resume:
                 journal.open_for_append(journal_path)
                 resume_from = journal.last_ids(journal_path)
             # once at start; closed in stop()
-            self._jsonl = journal_path.open("ab" if s.resume else "wb")  # noqa: ASYNC230
+            self._jsonl = journal.open_sink(journal_path, append=s.resume)
             if self._jsonl.tell() == 0:
                 self._jsonl.write(HEADER_LINE)
         if s.metrics_port is not None:

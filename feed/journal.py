@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import msgspec
 
@@ -161,6 +161,18 @@ def open_for_append(path: Path) -> None:
             f"{path}: written with events schema {version}; a resumed feed appends schema {SCHEMA_VERSION} "
             "lines and will not mix them: move the old journal away and start without --resume"
         )
+
+
+def open_sink(path: Path, *, append: bool) -> IO[bytes]:
+    """The journal file opened for writing (``append``: after an earlier run's lines); its folder must
+    exist (a mistyped path is not created). :class:`JournalError` naming the file when it cannot be opened."""
+    if not path.parent.is_dir():
+        problem = "is not a folder" if path.parent.exists() else "does not exist"
+        raise JournalError(f"{path}: cannot write the journal: its folder {path.parent} {problem}")
+    try:
+        return path.open("ab" if append else "wb")
+    except OSError as exc:
+        raise JournalError(f"{path}: cannot write the journal ({exc.strerror or exc})") from None
 
 
 def truncate_torn_tail(path: Path) -> None:

@@ -32,6 +32,8 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from tickstorm.ports import listening
+
 PREFIX = "tickstorm_feed_"
 
 LATENCY_BUCKETS: tuple[float, ...] = (
@@ -385,7 +387,8 @@ class FeedMetrics:
         """Serve ``/metrics`` on ``host:port`` (0 = any free port) from a daemon thread; return the port."""
         if self._server is not None:
             raise RuntimeError("FeedMetrics is already serving; call close() first")
-        server, thread = start_http_server(port, addr=host, registry=self.registry)
+        with listening("metrics endpoint", host, port):
+            server, thread = start_http_server(port, addr=host, registry=self.registry)
         self._server, self._thread = server, thread
         return int(server.server_port)
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tickstorm.ports import ListenError, port_arg
 from tickstorm.service import run_service
 
 SPEED_HELP = "replay speed factor in [0.1, 100], or 'max' for as fast as possible (default 1)"
@@ -36,9 +37,9 @@ def _positive_int(text: str) -> int:
 def _add_common_arguments(parser: argparse.ArgumentParser, default_recording: str) -> None:
     """The options every mock venue takes."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="WebSocket port (0 = a free port)")
-    parser.add_argument("--rest-port", type=int, default=0, help="REST port (0 = a free port)")
-    parser.add_argument("--control-port", type=int, default=0, help="control API port (0 = a free port)")
+    parser.add_argument("--port", type=port_arg, default=0, help="WebSocket port (0 = a free port)")
+    parser.add_argument("--rest-port", type=port_arg, default=0, help="REST port (0 = a free port)")
+    parser.add_argument("--control-port", type=port_arg, default=0, help="control API port (0 = a free port)")
     parser.add_argument(
         "--recording",
         action="append",
@@ -160,6 +161,10 @@ def run_venue(args: argparse.Namespace) -> int:
         if args.history_out:
             running.history.dump(args.history_out)
 
-    return run_service(
-        venue, lambda running: running.ready_line(), use_uvloop=not args.no_uvloop, on_stop=dump_history
-    )
+    try:
+        return run_service(
+            venue, lambda running: running.ready_line(), use_uvloop=not args.no_uvloop, on_stop=dump_history
+        )
+    except ListenError as exc:
+        print(f"tickstorm venue: {exc}", file=sys.stderr)
+        return 2

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from observability.render import to_yaml
+from tickstorm.ports import check_port
 
 PROMETHEUS_ENV = "TICKSTORM_PROMETHEUS"
 PROMTOOL_ENV = "TICKSTORM_PROMTOOL"
@@ -71,9 +72,9 @@ def is_loopback(host: str) -> bool:
 def split_hostport(text: str) -> tuple[str, int]:
     """``("127.0.0.1", 9464)`` from ``127.0.0.1:9464`` (ValueError when malformed)."""
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not host or not port.isdigit():
         raise ValueError(f"expected HOST:PORT, got {text!r}")
-    return host.strip("[]"), int(port)
+    return host.strip("[]"), check_port(int(port), f"the port of {text!r}")
 
 
 def require_loopback(text: str, what: str) -> tuple[str, int]:

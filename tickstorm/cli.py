@@ -10,6 +10,8 @@ its own command (the harness starts venue, proxy and feed processes for every sc
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import EntryPoint, entry_points
@@ -59,6 +61,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`tickstorm dlq list | head`): stop quietly
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """Exit status 141 (128 + SIGPIPE, what a shell reports for a Unix tool stopped by a closed pipe), with
+    stdout pointed at /dev/null so that Python's flush at exit does not fail a second time."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

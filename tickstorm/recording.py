@@ -66,8 +66,10 @@ def record_time_ns(obj: dict[str, Any]) -> int | None:
 
 def read_recording(path: Path) -> Iterator[Record]:
     """Every record of a recording, in file order; :class:`RecordingError` for anything unreadable (not
-    gzip though named ``.gz``, truncated, not JSON, not an object, an unknown ``src``)."""
+    gzip though named ``.gz``, truncated, not JSON, not an object, an unknown ``src``) and for a file
+    without a single record (empty, or only blank lines)."""
     path = Path(path)
+    records = 0
     try:
         with _open(path) as fh:
             for lineno, line in enumerate(fh, 1):
@@ -86,6 +88,7 @@ def read_recording(path: Path) -> Iterator[Record]:
                     )
                 stream = obj.get("stream")
                 url = obj.get("url")
+                records += 1
                 yield Record(
                     path,
                     lineno,
@@ -97,3 +100,5 @@ def read_recording(path: Path) -> Iterator[Record]:
                 )
     except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise RecordingError(f"{path}: cannot read ({exc})") from None
+    if not records:
+        raise RecordingError(f"{path}: empty recording (no records)")

@@ -19,6 +19,7 @@ import orjson
 from aiohttp import web
 
 from feed.downstream.protocol import resolve_instrument
+from tickstorm.ports import listening
 
 STATS_KEY = web.AppKey("stats", object)
 
@@ -92,7 +93,8 @@ class HttpApi:
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
+        with listening("downstream HTTP API", self.host, self.port):
+            await site.start()
         sockets = getattr(site._server, "sockets", None)
         assert sockets, "the HTTP API did not bind"
         self.port = int(sockets[0].getsockname()[1])

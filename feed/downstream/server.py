@@ -27,6 +27,7 @@ from websockets.protocol import State
 from feed.downstream.consumer import Consumer, SlowConsumerPolicy
 from feed.downstream.hub import FeedView, Hub
 from feed.downstream.metrics import DownstreamMetrics
+from tickstorm.ports import listening
 
 log = logging.getLogger(__name__)
 
@@ -139,19 +140,20 @@ class DownstreamServer:
 
     async def start(self) -> None:
         """Listen (port 0 picks a free one; :attr:`port` tells which)."""
-        self._server = await serve(
-            self._handle,
-            self.options.host,
-            self.options.port,
-            compression=None,  # shared frames; compression would cost CPU per consumer
-            max_size=MAX_CLIENT_MESSAGE,
-            max_queue=16,
-            write_limit=WRITE_LIMIT,
-            ping_interval=20,
-            ping_timeout=20,
-            close_timeout=2,
-            backlog=2048,
-        )
+        with listening("downstream WebSocket server", self.options.host, self.options.port):
+            self._server = await serve(
+                self._handle,
+                self.options.host,
+                self.options.port,
+                compression=None,  # shared frames; compression would cost CPU per consumer
+                max_size=MAX_CLIENT_MESSAGE,
+                max_queue=16,
+                write_limit=WRITE_LIMIT,
+                ping_interval=20,
+                ping_timeout=20,
+                close_timeout=2,
+                backlog=2048,
+            )
         sock = next(iter(self._server.sockets))
         self.port = int(sock.getsockname()[1])
 

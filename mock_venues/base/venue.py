@@ -38,6 +38,7 @@ from mock_venues.base.rest_faults import RestFaults
 from mock_venues.base.session import SessionBase
 from mock_venues.replay.clock import ReplayClock
 from mock_venues.replay.source import ReplaySource
+from tickstorm.ports import listening
 
 
 @dataclass
@@ -197,7 +198,11 @@ class VenueBase:
     # -- lifecycle -----------------------------------------------------------------------------------
 
     async def __aenter__(self) -> VenueBase:
-        await self.start_servers()
+        try:
+            await self.start_servers()
+        except BaseException:  # a server that could not bind: close the ones that did
+            await self.stop()
+            raise
         return self
 
     async def __aexit__(
@@ -208,33 +213,35 @@ class VenueBase:
     async def start_servers(self) -> None:
         """Bind the WebSocket, REST and control servers; start the replay unless autostart is off."""
         cfg = self.config
-        self._ws_server = await serve(
-            self._handle,
-            cfg.host,
-            cfg.ws_port,
-            process_request=self._process_request,
-            ping_interval=cfg.ping_interval_s,
-            ping_timeout=cfg.pong_timeout_s,
-            compression=None,
-            max_size=cfg.max_message_bytes,
-            server_header=None,
-        )
+        with listening("WebSocket server", cfg.host, cfg.ws_port):
+            self._ws_server = await serve(
+                self._handle,
+                cfg.host,
+                cfg.ws_port,
+                process_request=self._process_request,
+                ping_interval=cfg.ping_interval_s,
+                ping_timeout=cfg.pong_timeout_s,
+                compression=None,
+                max_size=cfg.max_message_bytes,
+                server_header=None,
+            )
         ws_port = self._ws_server.sockets[0].getsockname()[1]
         self.ws_url = f"ws://{host_for_url(cfg.host)}:{ws_port}"
         rest = self.rest_app()
         if rest is not None:
-            self.rest_url = await self._start_app(rest, cfg.rest_port)
-        self.control_url = await self._start_app(build_control_app(self), cfg.control_port)
+            self.rest_url = await self._start_app(rest, cfg.rest_port, "REST server")
+        self.control_url = await self._start_app(build_control_app(self), cfg.control_port, "control API")
         self._replay_task = asyncio.create_task(self.publisher.run(), name="venue-replay")
         if cfg.autostart:
             self.start_replay()
 
-    async def _start_app(self, app: web.Application, port: int) -> str:
+    async def _start_app(self, app: web.Application, port: int, what: str) -> str:
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, self.config.host, port, reuse_address=True)
-        await site.start()
         self._runners.append(runner)
+        site = web.TCPSite(runner, self.config.host, port, reuse_address=True)
+        with listening(what, self.config.host, port):
+            await site.start()
         server = site._server
         assert server is not None and server.sockets  # type: ignore[attr-defined]
         bound = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]

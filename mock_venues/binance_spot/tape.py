@@ -112,6 +112,19 @@ def _classify(record: Record) -> Item | None:
     return ns, symbol, stream, event, data
 
 
+def _check_snapshot(data: dict[str, Any]) -> None:
+    """A depth snapshot the true book can start from: an integer ``lastUpdateId`` and ``bids``/``asks``
+    lists of ``[price, qty]`` strings (ValueError/KeyError/TypeError otherwise)."""
+    int(data["lastUpdateId"])
+    for side in ("bids", "asks"):
+        levels = data[side]
+        if not isinstance(levels, list) or not all(
+            isinstance(level, list) and len(level) >= 2 and all(isinstance(x, str) for x in level[:2])
+            for level in levels
+        ):
+            raise ValueError(f"{side!r} is not a list of [price, qty] strings")
+
+
 def venue_id_of(event: str, data: dict[str, Any]) -> int:
     """The id a feed sequences a message by."""
     if event in ("depthUpdate", "bookTicker"):
@@ -245,6 +258,7 @@ class BinanceTape:
         self._symbols.add(symbol)
         try:
             if event == "snapshot":
+                _check_snapshot(data)
                 known = self._snapshots.get(symbol)
                 if known is None or ns < known[0]:
                     self._snapshots[symbol] = (ns, data)

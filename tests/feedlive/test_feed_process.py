@@ -75,13 +75,19 @@ async def run(*args: str) -> tuple[int, str, str]:
     [
         (["--streams", "trades"], "streams"),
         (["--symbols", "BTC USDT"], "symbols"),
-        (["--metrics-port", "99999"], "metrics_port"),
     ],
 )
 async def test_bad_feed_configuration_exits_2_with_a_clear_message(args: list[str], message: str) -> None:
     code, _, err = await run("feed", *args)
     assert code == 2
     assert "invalid configuration" in err and message in err and "Traceback" not in err
+
+
+async def test_port_out_of_range_is_a_usage_error() -> None:
+    """Refused by the parser, before the settings (which refuse it too: TOML, environment)."""
+    code, _, err = await run("feed", "--metrics-port", "99999")
+    assert code == 2
+    assert "argument --metrics-port: port must be within 0..65535" in err and "Traceback" not in err
 
 
 async def test_bad_config_file_is_a_clear_error(tmp_path: Path) -> None:
