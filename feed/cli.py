@@ -110,7 +110,12 @@ def register(subparsers: Any) -> None:
         ("export", "every entry as JSON Lines (raw payload as text when it is valid UTF-8)"),
     ):
         action = dlq_sub.add_parser(name, help=helptext, description=helptext)
-        action.add_argument("--dlq", type=Path, default=Path("feed-dlq.sqlite"), help="the SQLite file")
+        action.add_argument(
+            "--dlq",
+            type=Path,
+            default=None,
+            help="the SQLite file (default: the feed's default, in the state directory)",
+        )
         if name == "show":
             action.add_argument("id", type=int, help="entry id")
         if name in ("list", "export"):
@@ -262,8 +267,11 @@ def _run_static(args: argparse.Namespace) -> int:
 
 def run_dlq(args: argparse.Namespace) -> int:
     """Entry point of ``tickstorm dlq``."""
+    from feed.config import default_dlq_path
     from feed.dlq import DeadLetterQueue
 
+    if args.dlq is None:
+        args.dlq = default_dlq_path()
     if not args.dlq.is_file():
         print(f"tickstorm dlq: no dead letter queue at {args.dlq}", file=sys.stderr)
         return 2
