@@ -186,9 +186,15 @@ def run_feed(args: argparse.Namespace) -> int:
         dump_state(running, final=True)
         print(orjson.dumps({"event": "stopped", **running.stats()}).decode(), file=sys.stderr)
 
-    if settings.serve_port is not None:
-        return _run_served(settings, ready, on_stop, use_uvloop=not args.no_uvloop)
-    return run_service(Feed(settings), ready, use_uvloop=not args.no_uvloop, on_stop=on_stop)
+    from feed.journal import JournalError
+
+    try:
+        if settings.serve_port is not None:
+            return _run_served(settings, ready, on_stop, use_uvloop=not args.no_uvloop)
+        return run_service(Feed(settings), ready, use_uvloop=not args.no_uvloop, on_stop=on_stop)
+    except JournalError as exc:
+        print(f"tickstorm feed: {exc}", file=sys.stderr)
+        return 2
 
 
 def _run_served(settings: Any, ready: Any, on_stop: Any, *, use_uvloop: bool) -> int:

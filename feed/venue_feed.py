@@ -10,6 +10,7 @@ path, and nothing of one venue touches another's connections, budgets or books.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -30,10 +31,12 @@ from feed.config import VenueSettings
 from feed.connection import ConnectionOptions
 from feed.engine import DeadLetter, EngineSettings, VenueEngine
 from feed.events import FeedEvent
+from feed.journal import JournalError, ResumePoint
 from feed.limits import AttemptBudget
 from feed.pool import ConnectionPool
 
 RESUBSCRIBE_BASE_S = 1.0
+log = logging.getLogger(__name__)
 
 Deliver = Callable[[FeedEvent], None]
 OnDeadLetter = Callable[[str, DeadLetter], None]
@@ -112,15 +115,43 @@ class VenueFeed:
         """The streams this venue is configured to carry."""
         return self.adapter.stream_specs(self.settings)
 
-    async def start(self, resume_from: dict[str, int] | None = None) -> None:
-        """Watch the configured streams, open the recovery client and connect."""
+    async def start(self, resume: ResumePoint | None = None) -> None:
+        """Watch the configured streams, open the recovery client, check a resumed journal against the
+        venue (:class:`~feed.journal.JournalError` when it is ahead) and connect."""
         specs = self.specs()
         self.engine.watch(specs, time.monotonic_ns())
-        if resume_from:
-            self.engine.resume(resume_from)
         if self.recovery is not None:
             await self.recovery.start()
+        if resume is not None:
+            mine = {stream: last for (venue, stream), last in resume.ids.items() if venue == self.name}
+            verified = await self._check_resume(resume, mine)
+            self.engine.resume(mine, unverified=[s for s in mine if s not in verified])
         await self.pool.add([s.name for s in specs])
+
+    async def _check_resume(self, resume: ResumePoint, last_ids: dict[str, int]) -> set[str]:
+        """Refuse a journal whose ids are beyond what the venue has (asked through the adapter's recovery);
+        returns the streams the venue confirmed (the engine checks the others on their first live message)."""
+        verified: set[str] = set()
+        if self.recovery is None:
+            return verified
+        for stream, last in last_ids.items():
+            state = self.engine.streams.get(stream)
+            if state is None:
+                continue
+            try:
+                latest = await self.recovery.latest_id(state.spec)
+            except RecoveryError as exc:
+                log.warning("%s: cannot check the journal's %s against the venue: %s", self.name, stream, exc)
+                continue
+            if latest is not None and last > latest:
+                raise JournalError(
+                    f"{resume.where(self.name, stream)}: id {last} of {self.name} {stream} is ahead of the "
+                    f"venue's newest ({latest}): the journal is not this venue's; move it away or start "
+                    "without --resume"
+                )
+            if latest is not None:
+                verified.add(stream)
+        return verified
 
     async def stop(self) -> None:
         """Close connections and background work."""
