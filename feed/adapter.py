@@ -224,6 +224,11 @@ class Recovery(Protocol):
     async def backfill(self, spec: StreamSpec, first_id: int, last_id: int) -> list[Market]:
         """The messages ``first_id``..``last_id`` of ``spec`` (any order; missing ones stay lost)."""
 
+    async def instruments(self) -> set[str] | None:
+        """Every symbol the venue lists, upper-case (None: the venue has no listing; nothing is checked).
+
+        The feed refuses configured symbols missing from it at start."""
+
     async def latest_id(self, spec: StreamSpec) -> int | None:
         """The newest continuity id the venue has for ``spec`` right now (None: the venue cannot tell).
 

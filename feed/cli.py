@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from feed.logs import LEVELS
+
 VENUE_FLAGS: tuple[tuple[str, str, str], ...] = (
     ("--name", "name", "name of this venue instance (default: the venue); instruments are NAME:SYMBOL"),
     ("--symbols", "symbols", "comma-separated symbols, e.g. btcusdt,ethusdt"),
@@ -97,6 +99,14 @@ def register(subparsers: Any) -> None:
         help="no sockets: run a normalized recording through the feed pipeline (repeat for split captures)",
     )
     feed.add_argument("--no-uvloop", action="store_true", help="use the default asyncio event loop")
+    feed.add_argument(
+        "--log-level",
+        choices=LEVELS,
+        default="info",
+        help="console log level on stderr (default info: connections, gaps, resyncs, refusals)",
+    )
+    feed.add_argument("--quiet", action="store_true", help="log problems only (--log-level warning)")
+    feed.add_argument("--log-json", action="store_true", help="log one JSON object per line (for machines)")
     feed.set_defaults(func=run_feed)
 
     dlq = subparsers.add_parser(
@@ -140,8 +150,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_feed(args: argparse.Namespace) -> int:
     """Entry point of ``tickstorm feed``."""
+    from feed import logs
     from feed.config import ConfigError, load_settings
 
+    logs.setup("warning" if args.quiet else args.log_level, json=args.log_json)
     if args.static:
         return _run_static(args)
     try:
@@ -187,12 +199,19 @@ def run_feed(args: argparse.Namespace) -> int:
         print(orjson.dumps({"event": "stopped", **running.stats()}).decode(), file=sys.stderr)
 
     from feed.journal import JournalError
+    from feed.venue_feed import UnknownSymbols
 
     try:
         if settings.serve_port is not None:
             return _run_served(settings, ready, on_stop, use_uvloop=not args.no_uvloop)
-        return run_service(Feed(settings), ready, use_uvloop=not args.no_uvloop, on_stop=on_stop)
-    except JournalError as exc:
+        return run_service(
+            Feed(settings),
+            ready,
+            use_uvloop=not args.no_uvloop,
+            on_stop=on_stop,
+            wait_ready=lambda running: running.wait_ready(),
+        )
+    except (JournalError, UnknownSymbols) as exc:
         print(f"tickstorm feed: {exc}", file=sys.stderr)
         return 2
 
@@ -214,7 +233,13 @@ def _run_served(settings: Any, ready: Any, on_stop: Any, *, use_uvloop: bool) ->
         on_stop(served.feed)
 
     served = ServedFeed(Feed(settings), DownstreamOptions.from_settings(settings))
-    return run_service(served, served_ready, use_uvloop=use_uvloop, on_stop=served_stop)
+    return run_service(
+        served,
+        served_ready,
+        use_uvloop=use_uvloop,
+        on_stop=served_stop,
+        wait_ready=lambda running: running.feed.wait_ready(),
+    )
 
 
 def _run_static(args: argparse.Namespace) -> int:

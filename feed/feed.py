@@ -196,6 +196,16 @@ class Feed:
             raise
         self._ticker = asyncio.create_task(self._tick_loop(), name="feed-ticker")
 
+    @property
+    def ready(self) -> bool:
+        """Every venue connected and subscribed (each stream accepted by its venue)."""
+        return all(venue.ready for venue in self.venues.values())
+
+    async def wait_ready(self, poll_s: float = 0.02) -> None:
+        """Until :attr:`ready` (a feed that cannot connect keeps retrying with its backoff meanwhile)."""
+        while not self.ready:
+            await asyncio.sleep(poll_s)
+
     async def stop(self) -> None:
         """Close connections, finish background work, flush and close sinks."""
         if self._ticker is not None:
