@@ -38,6 +38,9 @@ from feed.pool import ConnectionPool
 RESUBSCRIBE_BASE_S = 1.0
 log = logging.getLogger(__name__)
 
+MAX_RESUME_CHECKS = 8
+"""Streams of a resumed journal checked over REST at start (inside the weight budget even with hundreds of
+streams); the others are checked by the engine on their first live message."""
 QUIET_STATES = frozenset({"connected", "rotating", "rotated"})  # routine: INFO; the others: WARNING
 
 
@@ -214,10 +217,12 @@ class VenueFeed:
         verified: set[str] = set()
         if self.recovery is None:
             return verified
-        for stream, last in last_ids.items():
+        checked = 0
+        for stream, last in sorted(last_ids.items()):
             state = self.engine.streams.get(stream)
-            if state is None:
+            if state is None or checked >= MAX_RESUME_CHECKS:
                 continue
+            checked += 1
             try:
                 latest = await self.recovery.latest_id(state.spec)
             except RecoveryError as exc:
