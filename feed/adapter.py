@@ -224,6 +224,18 @@ class Recovery(Protocol):
     async def backfill(self, spec: StreamSpec, first_id: int, last_id: int) -> list[Market]:
         """The messages ``first_id``..``last_id`` of ``spec`` (any order; missing ones stay lost)."""
 
+    async def instruments(self) -> set[str] | None:
+        """Every symbol the venue lists, upper-case (None: the venue has no listing; nothing is checked).
+
+        The feed refuses configured symbols missing from it at start."""
+
+    async def latest_id(self, spec: StreamSpec) -> int | None:
+        """The newest continuity id the venue has for ``spec`` right now (None: the venue cannot tell).
+
+        A resumed feed checks its journal against it: a journal id beyond it cannot have come from this
+        venue. Return None for streams the venue's REST side cannot answer cheaply; the engine then checks
+        the stream's first live message instead."""
+
 
 # -- limits and the adapter ------------------------------------------------------------------------------
 

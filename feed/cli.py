@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from feed.logs import LEVELS
 from tickstorm.ports import port_arg
 
 if TYPE_CHECKING:
@@ -104,6 +105,14 @@ def register(subparsers: Any) -> None:
         help="no sockets: run a normalized recording through the feed pipeline (repeat for split captures)",
     )
     feed.add_argument("--no-uvloop", action="store_true", help="use the default asyncio event loop")
+    feed.add_argument(
+        "--log-level",
+        choices=LEVELS,
+        default="info",
+        help="console log level on stderr (default info: connections, gaps, resyncs, refusals)",
+    )
+    feed.add_argument("--quiet", action="store_true", help="log problems only (--log-level warning)")
+    feed.add_argument("--log-json", action="store_true", help="log one JSON object per line (for machines)")
     feed.set_defaults(func=run_feed)
 
     dlq = subparsers.add_parser(
@@ -117,7 +126,12 @@ def register(subparsers: Any) -> None:
         ("export", "every entry as JSON Lines (raw payload as text when it is valid UTF-8)"),
     ):
         action = dlq_sub.add_parser(name, help=helptext, description=helptext)
-        action.add_argument("--dlq", type=Path, default=Path("feed-dlq.sqlite"), help="the SQLite file")
+        action.add_argument(
+            "--dlq",
+            type=Path,
+            default=None,
+            help="the SQLite file (default: the feed's default, in the state directory)",
+        )
         if name == "show":
             action.add_argument("id", type=int, help="entry id")
         if name in ("list", "export"):
@@ -142,11 +156,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_feed(args: argparse.Namespace) -> int:
     """Entry point of ``tickstorm feed``."""
+    from feed import logs
     from feed.config import ConfigError, load_settings
     from feed.dlq import DLQError
     from feed.journal import JournalError
     from tickstorm.ports import ListenError
 
+    logs.setup("warning" if args.quiet else args.log_level, json=args.log_json)
     if args.static:
         return _run_static(args)
     try:
@@ -191,11 +207,19 @@ def run_feed(args: argparse.Namespace) -> int:
         dump_state(running, final=True)
         print(orjson.dumps({"event": "stopped", **running.stats()}).decode(), file=sys.stderr)
 
+    from feed.venue_feed import UnknownSymbols
+
     try:
         if settings.serve_port is not None:
             return _run_served(settings, ready, on_stop, use_uvloop=not args.no_uvloop)
-        return run_service(Feed(settings), ready, use_uvloop=not args.no_uvloop, on_stop=on_stop)
-    except (ListenError, DLQError, JournalError) as exc:  # raised while starting: nothing ran yet
+        return run_service(
+            Feed(settings),
+            ready,
+            use_uvloop=not args.no_uvloop,
+            on_stop=on_stop,
+            wait_ready=lambda running: running.wait_ready(),
+        )
+    except (ListenError, DLQError, JournalError, UnknownSymbols) as exc:  # raised while starting
         print(f"tickstorm feed: {exc}", file=sys.stderr)
         return 2
 
@@ -217,7 +241,13 @@ def _run_served(settings: Any, ready: Any, on_stop: Any, *, use_uvloop: bool) ->
         on_stop(served.feed)
 
     served = ServedFeed(Feed(settings), DownstreamOptions.from_settings(settings))
-    return run_service(served, served_ready, use_uvloop=use_uvloop, on_stop=served_stop)
+    return run_service(
+        served,
+        served_ready,
+        use_uvloop=use_uvloop,
+        on_stop=served_stop,
+        wait_ready=lambda running: running.feed.wait_ready(),
+    )
 
 
 def _run_static(args: argparse.Namespace) -> int:
@@ -281,8 +311,11 @@ def _run_static(args: argparse.Namespace) -> int:
 
 def run_dlq(args: argparse.Namespace) -> int:
     """Entry point of ``tickstorm dlq``."""
+    from feed.config import default_dlq_path
     from feed.dlq import DeadLetterQueue, DLQError
 
+    if args.dlq is None:
+        args.dlq = default_dlq_path()
     if not args.dlq.is_file():
         print(f"tickstorm dlq: no dead letter queue at {args.dlq}", file=sys.stderr)
         return 2

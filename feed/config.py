@@ -66,6 +66,24 @@ class ConfigError(ValueError):
         super().__init__(f"{header} ({count}):\n" + "\n".join(f"  - {p}" for p in problems))
 
 
+DLQ_FILE = "feed-dlq.sqlite"
+
+
+def state_dir() -> Path:
+    """Where the feed keeps its own files when no output folder is given: ``$TICKSTORM_STATE_DIR``, else
+    ``$XDG_STATE_HOME/tickstorm``, else ``~/.local/state/tickstorm`` (never the current directory)."""
+    explicit = os.environ.get("TICKSTORM_STATE_DIR")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_STATE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "state") / "tickstorm"
+
+
+def default_dlq_path() -> Path:
+    """The dead letter queue's default file (in :func:`state_dir`)."""
+    return state_dir() / DLQ_FILE
+
+
 def _split_list(value: Any) -> Any:
     """Accept ``"a,b"`` (env vars, CLI flags) or a JSON array string as well as a real list."""
     if isinstance(value, str):
@@ -338,8 +356,11 @@ class FeedSettings(BaseSettings, VenueOptions):
         description="When a buffer is full: drop_oldest or drop_newest (every drop is reported as a gap).",
     )
     dlq_path: Path | None = Field(
-        default=Path("feed-dlq.sqlite"),
-        description="SQLite dead letter queue file; empty or none disables it.",
+        default_factory=lambda: default_dlq_path(),
+        description=(
+            "SQLite dead letter queue file; empty or none disables it. Default: feed-dlq.sqlite next to "
+            "the jsonl journal when one is written, else in the state directory (default_dlq_path)."
+        ),
     )
     metrics_host: str = Field(
         default="127.0.0.1", min_length=1, description="Address the metrics endpoint binds to."
@@ -465,6 +486,13 @@ class FeedSettings(BaseSettings, VenueOptions):
         if problems:
             raise ValueError("\n".join(problems))
         self._venues = resolved
+        return self
+
+    @model_validator(mode="after")
+    def _dlq_next_to_journal(self) -> FeedSettings:
+        """An unset ``dlq_path`` goes next to the journal, the feed's other output, when there is one."""
+        if "dlq_path" not in self.model_fields_set and self.jsonl is not None:
+            self.dlq_path = Path(self.jsonl).parent / DLQ_FILE
         return self
 
     # -- sources ----------------------------------------------------------------------------------------

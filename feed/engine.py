@@ -41,6 +41,7 @@ from feed.adapter import (
     VenueAdapter,
 )
 from feed.events import MARKET, FeedEvent, instrument_id
+from feed.journal import REBASE
 from feed.sequencer import Deliver, Duplicate, IdSequencer, Lost, Missing
 from feed.staleness import StalenessTracker
 
@@ -127,6 +128,7 @@ class _Stream:
     instrument: str
     last_id: int | None = None  # last delivered id (or declared lost)
     interrupted: bool = False  # its connection dropped since the last message (updates may be missing)
+    resumed: bool = False  # last_id came from a journal and no live message has confirmed it yet
     sequencer: IdSequencer[Market] | None = None
 
 
@@ -233,6 +235,8 @@ class VenueEngine:
                 frame, item.stream, f"data for a stream the feed did not subscribe: {item.stream!r}", recv_ns
             )
             return None
+        if state.resumed:
+            self._check_resumed(state, item, recv_ns)
         spec = state.spec
         messages = self.counters.messages
         messages[spec.kind] = messages.get(spec.kind, 0) + 1
@@ -406,21 +410,61 @@ class VenueEngine:
         """Whether a hole waits for a backfill answer."""
         return any(s.sequencer is not None and s.sequencer.waiting is not None for s in self.streams.values())
 
-    def resume(self, last_ids: dict[str, int]) -> None:
+    def resume(self, last_ids: dict[str, int], unverified: Iterable[str] = ()) -> None:
         """Continue from ids delivered by an earlier run of the feed (a restart after a crash).
 
         Each watched stream starts from its last delivered (or declared lost) id, as if its connection had
         dropped: ids missed while the feed was down are backfilled where the stream allows, a chained
         stream's continuity check reports the skipped updates as a gap, others report the skipped range.
+        Streams in ``unverified`` (the venue could not confirm the journal's id over REST) check their first
+        live message: an id below the journal's means the journal is ahead of the venue (a ``gap`` event
+        with ``detail.rebase``, then the venue's ids).
         """
+        check = set(unverified)
         for name, last_id in last_ids.items():
             state = self.streams.get(name)
             if state is None:
                 continue
             state.last_id = last_id
             state.interrupted = True
+            state.resumed = name in check
             if state.sequencer is not None:
                 state.sequencer.last_id = last_id
+
+    def _check_resumed(self, state: _Stream, item: Market, recv_ns: int) -> None:
+        """The first live message of a resumed stream: an id below the journal's means the journal is ahead
+        of the venue (not this venue's, or tampered with). The stream continues from the venue's ids, and a
+        ``gap`` event (``detail.rebase``) says so: what was delivered before cannot be trusted."""
+        state.resumed = False
+        journal_id = state.last_id
+        if item.id is None or journal_id is None or item.id >= journal_id:
+            return
+        first = item.first_id if item.first_id is not None else item.id
+        state.last_id = first - 1
+        if state.sequencer is not None:
+            state.sequencer.last_id = first - 1
+        spec = state.spec
+        self.counters.gaps[spec.kind] = self.counters.gaps.get(spec.kind, 0) + 1
+        self._emit(
+            FeedEvent(
+                type="gap",
+                venue=self.venue,
+                channel=spec.channel,
+                instrument=state.instrument,
+                symbol=spec.symbol,
+                stream=spec.name,
+                kind=spec.kind,
+                id=first - 1,
+                recv_ns=recv_ns,
+                detail={
+                    "reason": "resumed journal ahead of the venue: continuing from the venue's ids",
+                    "journal_id": journal_id,
+                    "venue_id": item.id,
+                    "count": None,
+                    REBASE: True,
+                },
+            )
+        )
 
     # -- de-duplicated only ----------------------------------------------------------------------------
 

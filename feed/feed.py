@@ -168,27 +168,42 @@ class Feed:
     async def start(self) -> None:
         """Open sinks, connect and subscribe every configured stream of every venue."""
         s = self.settings
+        point: journal.ResumePoint | None = None
+        if s.jsonl is not None and s.resume:
+            # Validated before anything is opened or cut: a journal that cannot be trusted is refused.
+            point = journal.resume_point(Path(s.jsonl))
         if self._own_dlq and s.dlq_path is not None:
             self.dlq = DeadLetterQueue(s.dlq_path)
         if s.debug_tracemalloc:
             tracemalloc.start(1)
             self.allocations_at_start = tracemalloc.take_snapshot()
-        resume_from: dict[tuple[str, str], int] = {}
         if s.jsonl is not None:
             journal_path = Path(s.jsonl)
             if s.resume:
                 journal.open_for_append(journal_path)
-                resume_from = journal.last_ids(journal_path)
             # once at start; closed in stop()
             self._jsonl = journal.open_sink(journal_path, append=s.resume)
             if self._jsonl.tell() == 0:
                 self._jsonl.write(HEADER_LINE)
         if s.metrics_port is not None:
             self.metrics_port = self.metrics.serve(s.metrics_host, s.metrics_port)
-        for name, venue in self.venues.items():
-            mine = {stream: last for (v, stream), last in resume_from.items() if v == name}
-            await venue.start(mine)
+        try:
+            for venue in self.venues.values():
+                await venue.start(point)
+        except BaseException:
+            await self.stop()  # a refused resume (or a failed start) leaves nothing open
+            raise
         self._ticker = asyncio.create_task(self._tick_loop(), name="feed-ticker")
+
+    @property
+    def ready(self) -> bool:
+        """Every venue connected and subscribed (each stream accepted by its venue)."""
+        return all(venue.ready for venue in self.venues.values())
+
+    async def wait_ready(self, poll_s: float = 0.02) -> None:
+        """Until :attr:`ready` (a feed that cannot connect keeps retrying with its backoff meanwhile)."""
+        while not self.ready:
+            await asyncio.sleep(poll_s)
 
     async def stop(self) -> None:
         """Close connections, finish background work, flush and close sinks."""

@@ -14,6 +14,7 @@ stream kind) are read by upgrading each line to schema 2; a feed does not append
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -145,6 +146,75 @@ def last_ids(path: Path) -> dict[tuple[str, str], int]:
         if event.id > out.get(key, -1):
             out[key] = event.id
     return out
+
+
+REBASE = "rebase"
+"""``detail`` key of a gap event after which a stream's ids start over from the venue's (a resumed journal
+was ahead of the venue): the id check of :func:`resume_point` restarts there."""
+
+
+@dataclass
+class ResumePoint:
+    """Where a resumed feed continues: per (venue, stream) the last delivered-or-lost id and its line."""
+
+    path: Path
+    ids: dict[tuple[str, str], int] = field(default_factory=dict)
+    lines: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def where(self, venue: str, stream: str) -> str:
+        """``path:line`` of a stream's last id (for error messages)."""
+        return f"{self.path}:{self.lines.get((venue, stream), 0)}"
+
+
+def resume_point(path: Path) -> ResumePoint:
+    """Read a journal a feed is about to resume from, trusting nothing (:class:`JournalError` naming the
+    file and line otherwise): a schema 2 header on line 1, every complete line an event, and each stream's
+    ids only going up. A torn last line (the feed was killed mid-write) is the normal case and is left out.
+    """
+    point = ResumePoint(path)
+    if not path.exists():
+        return point
+    with path.open("rb") as journal:
+        for number, line in enumerate(journal, 1):
+            if not line.endswith(b"\n"):
+                break  # torn by the kill: never delivered
+            if number == 1:
+                _check_header(path, line)
+                continue
+            try:
+                event = _DECODER.decode(line)
+            except msgspec.DecodeError as exc:
+                raise JournalError(f"{path}:{number}: not a journal event ({exc})") from None
+            if event.id is None or not event.stream or event.type not in JOURNALED_TYPES:
+                continue
+            key = (event.venue, event.stream)
+            last = point.ids.get(key)
+            rebase = event.type == "gap" and bool((event.detail or {}).get(REBASE))
+            if last is not None and event.id <= last and not rebase:
+                raise JournalError(
+                    f"{path}:{number}: id {event.id} of {event.venue} {event.stream} goes back "
+                    f"(line {point.lines[key]} had {last}): not a journal one feed wrote in order"
+                )
+            point.ids[key] = event.id
+            point.lines[key] = number
+    return point
+
+
+def _check_header(path: Path, line: bytes) -> None:
+    try:
+        doc = msgspec.json.decode(line)
+    except msgspec.DecodeError:
+        doc = None
+    if not (isinstance(doc, dict) and doc.get("type") == "schema"):
+        raise JournalError(
+            f"{path}:1: no events journal header (first line {line[:60]!r}): not a tickstorm journal; "
+            "move it away or start without --resume"
+        )
+    if doc.get("schema") != SCHEMA or doc.get("version") != SCHEMA_VERSION:
+        raise JournalError(
+            f"{path}:1: a resumed feed appends {SCHEMA} version {SCHEMA_VERSION}, the journal says "
+            f"{doc.get('schema')!r} version {doc.get('version')!r}: move it away or start without --resume"
+        )
 
 
 def open_for_append(path: Path) -> None:

@@ -10,6 +10,7 @@ path, and nothing of one venue touches another's connections, budgets or books.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -29,11 +30,60 @@ from feed.backoff import Backoff
 from feed.config import VenueSettings
 from feed.connection import ConnectionOptions
 from feed.engine import DeadLetter, EngineSettings, VenueEngine
-from feed.events import FeedEvent
+from feed.events import MARKET, FeedEvent
+from feed.journal import JournalError, ResumePoint
 from feed.limits import AttemptBudget
 from feed.pool import ConnectionPool
 
 RESUBSCRIBE_BASE_S = 1.0
+log = logging.getLogger(__name__)
+
+MAX_RESUME_CHECKS = 8
+"""Streams of a resumed journal checked over REST at start (inside the weight budget even with hundreds of
+streams); the others are checked by the engine on their first live message."""
+QUIET_STATES = frozenset({"connected", "rotating", "rotated"})  # routine: INFO; the others: WARNING
+
+
+class UnknownSymbols(ValueError):
+    """The venue does not list some configured symbols (the message names them)."""
+
+
+def _log_connection(venue: str, url: str, state: str, detail: dict[str, Any]) -> None:
+    level = logging.INFO if state in QUIET_STATES else logging.WARNING
+    extra = {"venue": venue, "event": "connection", "state": state, **detail}
+    if state == "connect_failed":
+        text = f"cannot connect to {url}: {detail.get('error')}; retrying in {detail.get('retry_in_s')} s"
+    elif state == "disconnected":
+        text = (
+            f"disconnected (code {detail.get('code')} {detail.get('reason') or ''}); "
+            f"reconnecting in {detail.get('retry_in_s')} s"
+        )
+    elif state == "throttled":
+        text = f"connection attempts throttled for {detail.get('wait_s')} s (the venue's attempt limit)"
+    elif state == "dead_peer":
+        text = f"no data nor pong for {detail.get('idle_s')} s: dropping the connection"
+    else:
+        text = " ".join([state, *(f"{k}={v}" for k, v in detail.items())])
+    log.log(level, "%s: %s", venue, text, extra=extra)
+
+
+def _log_state_event(event: FeedEvent) -> None:
+    """A concise line for a state event (gaps and invalid books at WARNING, the rest at INFO)."""
+    detail = event.detail or {}
+    extra = {"venue": event.venue, "event": event.type, "stream": event.stream}
+    if event.type == "gap":
+        span = f"ids {event.first_id}..{event.id}" if event.first_id is not None else f"after id {event.id}"
+        log.warning(
+            "%s: gap on %s: %s lost (%s)", event.venue, event.stream, span, detail.get("reason"), extra=extra
+        )
+    elif event.type == "book_invalid":
+        log.warning("%s: book of %s invalid: %s; resyncing", event.venue, event.symbol, detail.get("reason"),
+                    extra=extra)  # fmt: skip
+    elif event.type == "book_resynced":
+        log.info("%s: book of %s in sync at id %s", event.venue, event.symbol, event.id, extra=extra)
+    elif event.type in ("stale", "fresh"):
+        log.info("%s: %s is %s", event.venue, event.stream, event.type, extra=extra)
+
 
 Deliver = Callable[[FeedEvent], None]
 OnDeadLetter = Callable[[str, DeadLetter], None]
@@ -101,6 +151,23 @@ class VenueFeed:
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
         self._backfill_tasks: dict[str, asyncio.Task[None]] = {}
         self._resubscribe_tries: dict[tuple[str, ...], int] = {}
+        self._accepted: set[str] = set()  # streams the venue accepted on a connection that is still up
+
+    @property
+    def ready(self) -> bool:
+        """Connected and subscribed: every connection open and every stream accepted by the venue."""
+        connections = self.pool.connections
+        return (
+            bool(connections)
+            and all(conn.connected for conn in connections)
+            and all(stream in self._accepted for stream in self.engine.streams)
+        )
+
+    def _streams_of_slot(self, slot: Any) -> list[str]:
+        connections = self.pool.connections
+        if isinstance(slot, int) and 0 <= slot < len(connections):
+            return list(connections[slot].streams)
+        return []
 
     def _symbol_of(self, stream: str) -> str:
         state = self.engine.streams.get(stream)
@@ -112,15 +179,64 @@ class VenueFeed:
         """The streams this venue is configured to carry."""
         return self.adapter.stream_specs(self.settings)
 
-    async def start(self, resume_from: dict[str, int] | None = None) -> None:
-        """Watch the configured streams, open the recovery client and connect."""
+    async def start(self, resume: ResumePoint | None = None) -> None:
+        """Watch the configured streams, open the recovery client, check a resumed journal against the
+        venue (:class:`~feed.journal.JournalError` when it is ahead) and connect."""
         specs = self.specs()
         self.engine.watch(specs, time.monotonic_ns())
-        if resume_from:
-            self.engine.resume(resume_from)
         if self.recovery is not None:
             await self.recovery.start()
+        if self.recovery is not None:
+            await self._check_symbols(specs)
+        if resume is not None:
+            mine = {stream: last for (venue, stream), last in resume.ids.items() if venue == self.name}
+            verified = await self._check_resume(resume, mine)
+            self.engine.resume(mine, unverified=[s for s in mine if s not in verified])
         await self.pool.add([s.name for s in specs])
+
+    async def _check_symbols(self, specs: list[StreamSpec]) -> None:
+        """Refuse symbols the venue does not list (the adapter's ``Recovery.instruments``; a venue without
+        a listing, or one that cannot be reached now, is not checked)."""
+        try:
+            listed = await self.recovery.instruments() if self.recovery is not None else None
+        except RecoveryError as exc:
+            log.warning("%s: cannot list the venue's instruments, symbols not checked: %s", self.name, exc)
+            return
+        if listed is None:
+            return
+        unknown = sorted({s.symbol for s in specs if s.symbol.upper() not in listed})
+        if unknown:
+            raise UnknownSymbols(
+                f"{self.name}: the venue does not list symbol(s) {', '.join(unknown)} "
+                f"({self.settings.rest_url}); check --symbols"
+            )
+
+    async def _check_resume(self, resume: ResumePoint, last_ids: dict[str, int]) -> set[str]:
+        """Refuse a journal whose ids are beyond what the venue has (asked through the adapter's recovery);
+        returns the streams the venue confirmed (the engine checks the others on their first live message)."""
+        verified: set[str] = set()
+        if self.recovery is None:
+            return verified
+        checked = 0
+        for stream, last in sorted(last_ids.items()):
+            state = self.engine.streams.get(stream)
+            if state is None or checked >= MAX_RESUME_CHECKS:
+                continue
+            checked += 1
+            try:
+                latest = await self.recovery.latest_id(state.spec)
+            except RecoveryError as exc:
+                log.warning("%s: cannot check the journal's %s against the venue: %s", self.name, stream, exc)
+                continue
+            if latest is not None and last > latest:
+                raise JournalError(
+                    f"{resume.where(self.name, stream)}: id {last} of {self.name} {stream} is ahead of the "
+                    f"venue's newest ({latest}): the journal is not this venue's; move it away or start "
+                    "without --resume"
+                )
+            if latest is not None:
+                verified.add(stream)
+        return verified
 
     async def stop(self) -> None:
         """Close connections and background work."""
@@ -159,6 +275,8 @@ class VenueFeed:
         """Pull everything the engine produced: events to delivery, dead letters, requests to REST."""
         engine = self.engine
         for event in engine.events_received():
+            if event.type != MARKET:
+                _log_state_event(event)
             self._deliver(event)
         for letter in engine.dead_letters():
             self._dead_letter(self.name, letter)
@@ -183,6 +301,15 @@ class VenueFeed:
             return
         conn, streams, method = request
         if isinstance(message, ControlError):
+            log.warning(
+                "%s: the venue refused to %s %s: %s (code %s); asking again",
+                self.name,
+                method,
+                ",".join(streams),
+                message.msg,
+                message.code,
+                extra={"venue": self.name, "event": "subscription", "accepted": False, "streams": streams},
+            )
             self.engine.subscription_event(
                 streams, False, now_ns, method=method, code=message.code, msg=message.msg
             )
@@ -193,6 +320,8 @@ class VenueFeed:
                 delay = min(RESUBSCRIBE_BASE_S * 2 ** (tries - 1), self.settings.backoff_cap_s)
                 self._spawn(self._resubscribe_later(conn, streams, delay))
         elif method == "subscribe":
+            self._accepted.update(streams)
+            log.debug("%s: subscribed %d stream(s)", self.name, len(streams), extra={"venue": self.name})
             self._resubscribe_tries.pop(tuple(streams), None)
             self.engine.subscription_event(streams, True, now_ns, method=method)
 
@@ -201,6 +330,9 @@ class VenueFeed:
         await conn.resubscribe(streams)
 
     def _on_connection_state(self, state: str, **detail: Any) -> None:
+        _log_connection(self.name, self.settings.ws_url, state, detail)
+        if state in ("disconnected", "connect_failed", "dead_peer"):
+            self._accepted.difference_update(self._streams_of_slot(detail.get("slot")))
         if self._on_connection is not None:
             self._on_connection(self.name, state)
         self.engine.connection_event(state, time.monotonic_ns(), **detail)

@@ -13,7 +13,7 @@ import contextlib
 import gc
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
@@ -39,8 +39,10 @@ async def serve_until_signalled(
     ready: Callable[[T], dict[str, Any]],
     *,
     on_stop: Callable[[T], None] | None = None,
+    wait_ready: Callable[[T], Awaitable[None]] | None = None,
 ) -> None:
-    """Enter ``component``, print its ready line, wait for SIGINT/SIGTERM, then leave it cleanly."""
+    """Enter ``component``, wait until it is ready (``wait_ready``, if given; a signal meanwhile leaves it
+    without a ready line), print its ready line, wait for SIGINT/SIGTERM, then leave it cleanly."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -49,6 +51,17 @@ async def serve_until_signalled(
     async with component as running:
         # Everything built at start-up (recording metadata, books, exchangeInfo, ...) leaves the cyclic
         # GC's view, so full collections during the run are shorter (fewer objects to walk).
+        if wait_ready is not None:
+            readiness = asyncio.ensure_future(wait_ready(running))
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({readiness, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (readiness, stopping):
+                task.cancel()
+            await asyncio.gather(readiness, stopping, return_exceptions=True)
+            if stop.is_set():
+                if on_stop is not None:
+                    on_stop(running)
+                return
         gc.collect()
         gc.freeze()
         sys.stdout.buffer.write(orjson.dumps(ready(running)) + b"\n")
@@ -64,7 +77,10 @@ def run_service(
     *,
     use_uvloop: bool = True,
     on_stop: Callable[[T], None] | None = None,
+    wait_ready: Callable[[T], Awaitable[None]] | None = None,
 ) -> int:
     """Process entry point for a component; returns the exit code."""
-    run_async(serve_until_signalled(component, ready, on_stop=on_stop), use_uvloop=use_uvloop)
+    run_async(
+        serve_until_signalled(component, ready, on_stop=on_stop, wait_ready=wait_ready), use_uvloop=use_uvloop
+    )
     return 0

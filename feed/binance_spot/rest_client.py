@@ -129,6 +129,33 @@ class RestClient:
             ) from exc
         return [codec.to_market(spec.name, item) for _, item in items]
 
+    async def instruments(self) -> set[str] | None:
+        """The symbols of ``/api/v3/exchangeInfo`` (weight 20)."""
+        body = await self.get("/api/v3/exchangeInfo", {}, 20)
+        symbols = body.get("symbols") if isinstance(body, dict) else None
+        if not isinstance(symbols, list):
+            raise RestError("/api/v3/exchangeInfo: no symbols list")
+        return {str(entry.get("symbol", "")).upper() for entry in symbols if isinstance(entry, dict)}
+
+    async def latest_id(self, spec: StreamSpec) -> int | None:
+        """The newest trade (``/api/v3/trades``), aggregate trade (``/api/v3/aggTrades``) or book update
+        (``lastUpdateId`` of the smallest ``/api/v3/depth``) id; None for other kinds or an empty answer."""
+        try:
+            if spec.kind == "trade":
+                page = await self.get("/api/v3/trades", {"symbol": spec.symbol, "limit": "1"}, 25)
+                return int(page[-1]["id"]) if isinstance(page, list) and page else None
+            if spec.kind == "aggTrade":
+                page = await self.get("/api/v3/aggTrades", {"symbol": spec.symbol, "limit": "1"}, 4)
+                return int(page[-1]["a"]) if isinstance(page, list) and page else None
+            if spec.book:
+                body = await self.depth(spec.symbol, 5)
+                return int(body["lastUpdateId"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RestError(
+                f"latest id of {spec.name}: malformed answer ({type(exc).__name__}: {exc})"
+            ) from exc
+        return None
+
     # -- endpoints -------------------------------------------------------------------------------------
 
     async def depth(self, symbol: str, limit: int) -> dict[str, Any]:

@@ -63,7 +63,8 @@ def test_defaults() -> None:
     assert one(s).ws_url == "wss://stream.binance.com:9443" and one(s).rest_url == "https://api.binance.com"
     assert one(s).rotate_after_s == 23.5 * 3600
     assert s.overflow_policy is OverflowPolicy.DROP_OLDEST
-    assert s.dlq_path == Path("feed-dlq.sqlite") and s.metrics_port is None and s.jsonl is None
+    assert s.dlq_path is not None and s.dlq_path.name == "feed-dlq.sqlite" and s.dlq_path.is_absolute()
+    assert s.metrics_port is None and s.jsonl is None
     assert stream_names(s) == ["btcusdt@trade", "btcusdt@depth@100ms", "btcusdt@bookTicker"]
 
 
@@ -336,6 +337,8 @@ def test_doc_lists_exactly_the_model_fields_with_their_defaults() -> None:
         assert env == env_var(name)
         if name in VenueOptions.model_fields:
             model_default = as_doc_value(getattr(binance, name))
+        elif name == "dlq_path":  # computed: next to the journal, else in the state directory
+            model_default = "<state dir>/feed-dlq.sqlite"
         else:
             model_default = as_doc_value(field.default)
         assert default == model_default and type(default) is type(model_default), (
@@ -433,3 +436,16 @@ def test_the_command_line_groups_venue_options_after_each_venue() -> None:
     assert s.jsonl == Path("out.jsonl")
     single = parser.parse_args(["feed", "--symbols", "solusdt"])  # no --venue: the only venue's options
     assert one(load_settings(**_overrides(single))).symbols == ["solusdt"]
+
+
+def test_dlq_default_is_never_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DLQ goes next to the journal, else into the state directory; not into wherever the feed started."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("TICKSTORM_STATE_DIR", raising=False)
+    assert load_settings().dlq_path == tmp_path / "xdg" / "tickstorm" / "feed-dlq.sqlite"
+    monkeypatch.setenv("TICKSTORM_STATE_DIR", str(tmp_path / "state"))
+    assert load_settings().dlq_path == tmp_path / "state" / "feed-dlq.sqlite"
+    out = tmp_path / "run" / "events.jsonl"
+    assert load_settings(jsonl=out).dlq_path == tmp_path / "run" / "feed-dlq.sqlite"
+    assert load_settings(jsonl=out, dlq_path=tmp_path / "x.sqlite").dlq_path == tmp_path / "x.sqlite"

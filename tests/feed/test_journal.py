@@ -12,7 +12,14 @@ from feed import registry
 from feed.adapter import BackfillRequest
 from feed.engine import VenueEngine
 from feed.events import HEADER_LINE, FeedEvent, to_json_line
-from feed.journal import JournalError, last_ids, open_for_append, read_journal, truncate_torn_tail
+from feed.journal import (
+    JournalError,
+    last_ids,
+    open_for_append,
+    read_journal,
+    resume_point,
+    truncate_torn_tail,
+)
 from harness.feed_history import HistoryError, read_feed_history
 
 
@@ -135,3 +142,41 @@ def test_resumed_engine_backfills_what_it_missed_and_redelivers_nothing() -> Non
     engine.tick(10**9)
     assert engine.requests_to_send() == [BackfillRequest("btcusdt@trade", 101, 103)]
     assert engine.counters.duplicates == 2
+
+
+def test_a_resumed_stream_the_venue_could_not_confirm_rebases_on_a_first_live_id_below_the_journal() -> None:
+    """No REST answer for the stream: the first live message shows the journal is ahead (10x here); the
+    stream continues from the venue's ids and a rebase gap says so, instead of dropping everything."""
+    adapter = registry.adapter("binance-spot")
+    engine = VenueEngine("binance-spot", adapter)
+    spec = adapter.parse_stream("btcusdt@trade")
+    assert spec is not None
+    engine.watch([spec], 0)
+    engine.resume({"btcusdt@trade": 1000}, unverified=["btcusdt@trade"])
+    for ident in (101, 102, 103):
+        engine.receive_frame(trade(ident), ident)
+    events = engine.events_received()
+    (gap,) = [e for e in events if e.type == "gap"]
+    assert gap.detail is not None and gap.detail["rebase"] and gap.detail["journal_id"] == 1000
+    assert gap.id == 100
+    assert [e.id for e in events if e.is_market] == [101, 102, 103]
+    assert engine.counters.duplicates == 0
+
+
+def test_resume_point_refuses_garbage_and_going_back_and_skips_a_torn_tail(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(b"\x00\xffnoise\n" + event("market", "btcusdt@trade", 1))
+    with pytest.raises(JournalError, match=rf"^{path}:1: no events journal header"):
+        resume_point(path)
+    path.write_bytes(HEADER_LINE + event("market", "btcusdt@trade", 5) + b"{not json\n")
+    with pytest.raises(JournalError, match=rf"^{path}:3: not a journal event"):
+        resume_point(path)
+    path.write_bytes(HEADER_LINE + event("market", "btcusdt@trade", 5) + event("market", "btcusdt@trade", 4))
+    with pytest.raises(JournalError, match=rf"^{path}:3: id 4 of binance-spot btcusdt@trade goes back"):
+        resume_point(path)
+    path.write_bytes(HEADER_LINE + event("market", "btcusdt@trade", 5) + b'{"type":"mar')
+    point = resume_point(path)
+    assert (
+        point.ids == {("binance-spot", "btcusdt@trade"): 5}
+        and point.where("binance-spot", "btcusdt@trade") == f"{path}:2"
+    )
