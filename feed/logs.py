@@ -47,4 +47,11 @@ def setup(level: str = "info", *, json: bool = False, stream: TextIO | None = No
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(level.upper())
+    # The feed's own records at ``level``; libraries' (websockets, aiohttp) from WARNING unless debugging,
+    # so their routine INFO ("server listening") does not drown the feed's lines.
+    root.setLevel(level.upper() if level == "debug" else max(logging.WARNING, _number(level)))
+    logging.getLogger("feed").setLevel(level.upper())
+
+
+def _number(level: str) -> int:
+    return int(logging.getLevelName(level.upper()))

@@ -67,7 +67,7 @@ class ServedFeed:
         }
 
     async def __aenter__(self) -> ServedFeed:
-        await self.feed.start()
+        # The listeners first: a port in use is refused before the feed connects to any venue.
         try:
             self.feed.on_event(self.server.hub.on_event)
             await self.server.start()
@@ -81,6 +81,7 @@ class ServedFeed:
                 )
                 self.http = HttpApi(app, self.options.host, self.options.http_port)
                 await self.http.start()
+            await self.feed.start()
         except BaseException:
             await self.aclose()
             raise
