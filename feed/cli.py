@@ -84,7 +84,9 @@ def register(subparsers: Any) -> None:
         type=port_arg,
         help="port of the downstream HTTP API while serving (default 0: any)",
     )
-    feed.add_argument("--dlq", type=Path, help="dead letter queue SQLite file")
+    feed.add_argument(
+        "--dlq", type=_path_or_empty, help="dead letter queue SQLite file ('' turns the DLQ off)"
+    )
     feed.add_argument("--jsonl", type=Path, help="write every delivered event as one JSON object per line")
     feed.add_argument(
         "--resume",
@@ -138,6 +140,11 @@ def register(subparsers: Any) -> None:
             action.add_argument("--stream", help="only this stream")
             action.add_argument("--limit", type=int, help="at most this many entries")
         action.set_defaults(func=run_dlq)
+
+
+def _path_or_empty(text: str) -> Path | str:
+    """A path, or ``""`` kept as is (``Path("")`` would be the working directory)."""
+    return Path(text) if text else ""
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

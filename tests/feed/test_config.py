@@ -449,3 +449,13 @@ def test_dlq_default_is_never_the_working_directory(tmp_path: Path, monkeypatch:
     out = tmp_path / "run" / "events.jsonl"
     assert load_settings(jsonl=out).dlq_path == tmp_path / "run" / "feed-dlq.sqlite"
     assert load_settings(jsonl=out, dlq_path=tmp_path / "x.sqlite").dlq_path == tmp_path / "x.sqlite"
+
+
+def test_empty_dlq_on_the_command_line_turns_the_dlq_off() -> None:
+    from feed.cli import _overrides
+    from tickstorm.cli import build_parser
+
+    args = build_parser(only="feed").parse_args(["feed", "--dlq", ""])
+    assert load_settings(**_overrides(args)).dlq_path is None
+    args = build_parser(only="feed").parse_args(["feed", "--dlq", "x/q.sqlite"])
+    assert load_settings(**_overrides(args)).dlq_path == Path("x/q.sqlite")
