@@ -127,7 +127,7 @@ class _Scanner:
         """One JSON value. Containers are walked with an explicit stack, not Python recursion, so any
         nesting up to Go's limit (:data:`MAX_DEPTH`) is read without hitting the interpreter's."""
         # Open containers, innermost last: an _Obj with the key its next value belongs to, or a list.
-        stack: list[tuple[_Obj, str] | tuple[list[Any], None]] = []
+        stack: list[tuple[list[Any], str | None]] = []
         while True:
             self.skip_ws()
             c = self.peek()
@@ -161,7 +161,7 @@ class _Scanner:
                 if c == 0x2C:
                     self.pos += 1
                     if key is not None:
-                        stack[-1] = (container, self.key())  # type: ignore[assignment]
+                        stack[-1] = (container, self.key())
                     break
                 if c != end:
                     raise self.error(c, context)

@@ -443,27 +443,18 @@ class VenueEngine:
         state.last_id = first - 1
         if state.sequencer is not None:
             state.sequencer.last_id = first - 1
-        spec = state.spec
-        self.counters.gaps[spec.kind] = self.counters.gaps.get(spec.kind, 0) + 1
-        self._emit(
-            FeedEvent(
-                type="gap",
-                venue=self.venue,
-                channel=spec.channel,
-                instrument=state.instrument,
-                symbol=spec.symbol,
-                stream=spec.name,
-                kind=spec.kind,
-                id=first - 1,
-                recv_ns=recv_ns,
-                detail={
-                    "reason": "resumed journal ahead of the venue: continuing from the venue's ids",
-                    "journal_id": journal_id,
-                    "venue_id": item.id,
-                    "count": None,
-                    REBASE: True,
-                },
-            )
+        self._emit_gap(
+            state,
+            first - 1,
+            None,
+            {
+                "reason": "resumed journal ahead of the venue: continuing from the venue's ids",
+                "journal_id": journal_id,
+                "venue_id": item.id,
+                "count": None,
+                REBASE: True,
+            },
+            recv_ns,
         )
 
     # -- de-duplicated only ----------------------------------------------------------------------------
@@ -572,11 +563,17 @@ class VenueEngine:
         )
 
     def _gap(self, state: _Stream, first_id: int, last_id: int, reason: str, now_ns: int) -> None:
-        spec = state.spec
         count = last_id - first_id + 1
-        counters = self.counters
-        counters.gaps[spec.kind] = counters.gaps.get(spec.kind, 0) + 1
-        counters.lost_ids[spec.kind] = counters.lost_ids.get(spec.kind, 0) + count
+        lost = self.counters.lost_ids
+        lost[state.spec.kind] = lost.get(state.spec.kind, 0) + count
+        self._emit_gap(state, last_id, first_id, {"reason": reason, "count": count}, now_ns)
+
+    def _emit_gap(
+        self, state: _Stream, last_id: int, first_id: int | None, detail: dict[str, Any], now_ns: int
+    ) -> None:
+        """Count a gap on the stream's kind and emit its ``gap`` event."""
+        spec = state.spec
+        self.counters.gaps[spec.kind] = self.counters.gaps.get(spec.kind, 0) + 1
         self._emit(
             FeedEvent(
                 type="gap",
@@ -589,7 +586,7 @@ class VenueEngine:
                 id=last_id,
                 first_id=first_id,
                 recv_ns=now_ns,
-                detail={"reason": reason, "count": count},
+                detail=detail,
             )
         )
 
