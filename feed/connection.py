@@ -55,6 +55,7 @@ class StreamConnection:
         on_state: Callable[..., None],
         register_request: Callable[[int, StreamConnection, list[str], str], None],
         on_interrupted: Callable[[list[str]], None] | None = None,
+        on_subscribed: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.streams: list[str] = list(dict.fromkeys(streams))
         self.options = options
@@ -64,6 +65,7 @@ class StreamConnection:
         self._on_state = on_state
         self._register_request = register_request
         self._on_interrupted = on_interrupted
+        self._on_subscribed = on_subscribed
         self._pacer = MessagePacer(options.control_messages_per_second)
         self._stopped = asyncio.Event()
         self._current: Wire | None = None
@@ -183,6 +185,8 @@ class StreamConnection:
             self._backoff.connected(time.monotonic())
             self._on_state("connected", connection=self.physical_id, streams=len(self.streams))
             await self._send_control(wire, "subscribe", self.streams)
+            if self._on_subscribed is not None and not self._stopped.is_set():
+                self._on_subscribed(list(self.streams))  # updates flow again from here
             return wire
         return None
 

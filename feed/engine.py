@@ -128,6 +128,7 @@ class _Stream:
     instrument: str
     last_id: int | None = None  # last delivered id (or declared lost)
     interrupted: bool = False  # its connection dropped since the last message (updates may be missing)
+    live: bool = True  # subscribed on an open connection (False from a drop until the resubscribe is sent)
     resumed: bool = False  # last_id came from a journal and no live message has confirmed it yet
     sequencer: IdSequencer[Market] | None = None
 
@@ -139,7 +140,7 @@ class _Book:
     instrument: str
     pending: bool = False  # a snapshot request is out
     retry_at_ns: int = 0
-    interrupted_at_ns: int | None = None  # its connection dropped then, and no update has arrived since
+    interrupted_at_ns: int | None = None  # its connection dropped, and no update has arrived since
     wanted: bool = False  # a snapshot is needed (requested again after failures until one syncs)
 
 
@@ -270,6 +271,7 @@ class VenueEngine:
             if last is not None and last + 1 < first and state.spec.continuity is Continuity.CHAINED:
                 self._gap(state, last + 1, first - 1, "depth updates never received", recv_ns)
             state.last_id = ident
+        state.live = True  # an update arrived, so the stream flows (whatever the shell reported)
         book = self.books.get(state.spec.symbol)
         applied = False
         if book is not None and book.stream == state.spec.name:
@@ -294,7 +296,7 @@ class VenueEngine:
 
     def _want_snapshot(self, book: _Book, now_ns: int) -> None:
         book.wanted = True
-        if not book.pending and now_ns >= book.retry_at_ns:
+        if not book.pending and now_ns >= book.retry_at_ns and self.streams[book.stream].live:
             book.pending = True
             self._requests.append(SnapshotRequest(book.stream))
 
@@ -470,12 +472,34 @@ class VenueEngine:
             if state is None:
                 continue
             state.interrupted = True
+            state.live = False
             book = self.books.get(state.spec.symbol)
             if book is not None and book.stream == name:
                 # An update after the reconnect is checked for continuity as usual; a quiet symbol may send
-                # none, so tick() rebuilds its book if nothing arrived QUIET_RECHECK_NS after the last drop
-                # (debounced: a flapping connection does not cost one snapshot per symbol per flap).
+                # none, so tick() rebuilds its book if nothing arrived QUIET_RECHECK_NS after the stream is
+                # live again (debounced: a flapping connection costs no snapshot per symbol per flap).
                 book.interrupted_at_ns = now_ns
+
+    def subscribed(self, streams: list[str], now_ns: int) -> None:
+        """The I/O shell asked for ``streams`` on an open connection: their updates flow again.
+
+        Snapshots are taken only for live streams (Binance's procedure: open the stream, buffer, then
+        snapshot; a snapshot taken while the stream is down cannot be bridged by the updates that follow and
+        costs a second one), so books that wanted one meanwhile ask now, and the quiet recheck of an
+        interrupted book counts from now rather than from the drop.
+        """
+        for name in streams:
+            state = self.streams.get(name)
+            if state is None or state.live:
+                continue
+            state.live = True
+            book = self.books.get(state.spec.symbol)
+            if book is None or book.stream != name:
+                continue
+            if book.interrupted_at_ns is not None:
+                book.interrupted_at_ns = now_ns
+            if not book.sync.synced and (book.sync.buffered() or book.wanted):
+                self._want_snapshot(book, now_ns)
 
     def _on_deduped(self, state: _Stream, item: Market, recv_ns: int) -> None:
         ident = item.id
@@ -504,6 +528,8 @@ class VenueEngine:
             if stale is not None:
                 self._state_event("stale", stale, now_ns)
         for book in self.books.values():
+            if not self.streams[book.stream].live:
+                continue  # asked for again once the stream is resubscribed (see subscribed())
             if book.interrupted_at_ns is not None and now_ns - book.interrupted_at_ns >= QUIET_RECHECK_NS:
                 book.interrupted_at_ns = None
                 if book.sync.synced:

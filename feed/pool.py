@@ -55,11 +55,13 @@ class ConnectionPool:
         on_frame: Callable[[bytes, int], None],
         on_state: Callable[..., None],
         on_interrupted: Callable[[list[str]], None] | None = None,
+        on_subscribed: Callable[[list[str]], None] | None = None,
         group_of: Callable[[str], str] = lambda stream: stream,
     ) -> None:
         self.options = options
         self._group_of = group_of
         self._on_interrupted = on_interrupted
+        self._on_subscribed = on_subscribed
         self.max_streams = max_streams
         self.attempts = attempts
         self._backoff_factory = backoff_factory
@@ -78,6 +80,7 @@ class ConnectionPool:
             on_state=lambda state, **detail: self._on_state(state, slot=index, **detail),
             register_request=self._register,
             on_interrupted=self._on_interrupted,
+            on_subscribed=self._on_subscribed,
         )
         index = len(self.connections)
         self.connections.append(conn)

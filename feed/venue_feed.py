@@ -145,6 +145,7 @@ class VenueFeed:
             on_frame=self._on_frame,
             on_state=self._on_connection_state,
             on_interrupted=lambda streams: self.engine.interrupted(streams, time.monotonic_ns()),
+            on_subscribed=self._on_subscribed,
             group_of=self._symbol_of,
         )
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -328,6 +329,10 @@ class VenueFeed:
     async def _resubscribe_later(self, conn: Any, streams: list[str], delay: float) -> None:
         await asyncio.sleep(delay)
         await conn.resubscribe(streams)
+
+    def _on_subscribed(self, streams: list[str]) -> None:
+        self.engine.subscribed(streams, time.monotonic_ns())
+        self.flush()  # snapshots the books wanted while their streams were down go out now
 
     def _on_connection_state(self, state: str, **detail: Any) -> None:
         _log_connection(self.name, self.settings.ws_url, state, detail)
