@@ -112,13 +112,14 @@ def baseline_command(args: argparse.Namespace) -> int:
     """Entry point of ``tickstorm baseline``."""
 
     from harness.ceiling import latency_ceiling
-    from harness.runner import run_scenario
+    from harness.runner import ScenarioResult, run_scenario
     from harness.scenario import ScenarioError, load_scenario, scenario_files
     from harness.sla import DEFAULT_SLA_PATH, load_sla
     from reports.compare import BASELINE_FORMAT, published_figures
     from reports.console import make_console, print_report
     from reports.files import write_run
     from reports.junit import junit_xml
+    from tickstorm import interrupts
     from tickstorm.machine import machine_facts
     from tickstorm.service import run_async
 
@@ -129,20 +130,29 @@ def baseline_command(args: argparse.Namespace) -> int:
         print(f"tickstorm baseline: {exc}", file=sys.stderr)
         return 2
     sla = load_sla()
-    ceiling = run_async(latency_ceiling())
-    console.print(f"latency ceiling: {ceiling['latency']}")
-    results = []
-    for scenario in scenarios:
-        console.print(f"running {scenario.name}")
-        results.append(
-            run_async(run_scenario(scenario, args.seed, mode="processes", sla=sla, judge_latency=True))
-        )
+    ceiling = None
+    results: list[ScenarioResult] = []
     bench = None
-    if not args.no_bench:
-        from harness import throughput
+    interrupted = None
+    try:
+        ceiling = run_async(latency_ceiling())
+        console.print(f"latency ceiling: {ceiling['latency']}")
+        for scenario in scenarios:
+            console.print(f"running {scenario.name}")
+            results.append(
+                run_async(run_scenario(scenario, args.seed, mode="processes", sla=sla, judge_latency=True))
+            )
+        if not args.no_bench:
+            from harness import throughput
 
-        console.print("running the feed throughput benchmark")
-        bench = throughput.run(quick=False)
+            console.print("running the feed throughput benchmark")
+            bench = throughput.run(quick=False)
+    except KeyboardInterrupt:
+        interrupted = interrupts.stopped_by()
+    not_run = [
+        ScenarioResult(s.name, str(s.path or s.name), args.seed, "?", "processes", scenario=s)
+        for s in scenarios[len(results) :]
+    ]
     run_dir, report = write_run(
         results,
         out=args.out,
@@ -151,9 +161,16 @@ def baseline_command(args: argparse.Namespace) -> int:
         sla_file=str(DEFAULT_SLA_PATH.relative_to(DEFAULT_SLA_PATH.parent.parent)),
         ceiling=ceiling,
         baseline=None,
-        junit=junit_xml(results),
+        junit=junit_xml(results, not_run, interrupted),
+        not_run=not_run,
+        interrupted=interrupted,
     )
     print_report(console, report)
+    if interrupted:  # an incomplete run is no baseline
+        console.print(
+            f"[yellow]interrupted[/yellow] ({interrupted}): no baseline written (run reports in {run_dir})"
+        )
+        return interrupts.exit_code()
     doc = {
         "format": BASELINE_FORMAT,
         "name": args.name,
@@ -162,6 +179,7 @@ def baseline_command(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "mode": "processes",
         "proxy": report["proxy"],
+        "verdict": report["verdict"],
         "ok": report["ok"],
         "ceiling": ceiling,
         "bench_feed": bench,
