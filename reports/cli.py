@@ -18,8 +18,9 @@ def register(subparsers: Any) -> None:
         "report",
         help="render a finished run again (console, HTML), optionally compared with a baseline",
         description=(
-            "Render RUN_DIR/report.json again: console summary, HTML, comparison with a baseline. A load run "
-            "(RUN_DIR/load-report.json from tickstorm load) is rendered as its knee report."
+            "Render RUN_DIR/report.json again: console summary, comparison with a baseline, and with --html "
+            "an HTML page. A load run (RUN_DIR/load-report.json from tickstorm load) is rendered as its knee "
+            "report. The run's own files are left as they are."
         ),
     )
     report.add_argument(
@@ -27,7 +28,12 @@ def register(subparsers: Any) -> None:
         type=Path,
         help="a run directory (runs/<time>-seed<N>, runs/load-<time>) or a report.json / load-report.json",
     )
-    report.add_argument("--html", type=Path, help="write the HTML report here (default: RUN_DIR/report.html)")
+    report.add_argument(
+        "--html",
+        type=Path,
+        help="also write this rendering as HTML to this file (default: none; the run's own report.html is "
+        "never rewritten unless this names it)",
+    )
     report.add_argument("--compare", type=Path, help="a baseline file (reports/baselines/NAME.json)")
     report.set_defaults(func=report_command)
 
@@ -69,16 +75,35 @@ def load_report_command(path: Path, html: Path | None) -> int:
     if not isinstance(report, dict) or report.get("kind") != "tickstorm-load-report":
         print(f"tickstorm report: {path} is not a tickstorm load report", file=sys.stderr)
         return 2
-    out = html or path.with_suffix(".html")
-    out.write_text(render_load_html(report), encoding="utf-8")
+    if html is not None and not _write_html(html, render_load_html(report)):
+        return 2
     for step in report.get("steps") or []:
         verdict = "within SLA" if step.get("ok") else "; ".join(step.get("reasons") or [])
         print(
             f"x{step['speed']:g} {step['subscribers']} subscribers: p99 {step['feed_p99_ms']} ms, {verdict}"
         )
     print(f"knee: {report.get('knee')}")
-    print(f"HTML report: {out}")
+    print(_html_note(html, path.with_suffix(".html")))
     return 0 if load_run_ok(report) else 1
+
+
+def _write_html(path: Path, html: str) -> bool:
+    """Write the page; False (after a one-line error) when the file cannot be written."""
+    try:
+        path.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        print(f"tickstorm report: --html {path}: {exc.strerror or exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def _html_note(written: Path | None, own: Path) -> str:
+    """Where the HTML is: the file just written, or the run's own page (left unchanged)."""
+    if written is not None:
+        return f"HTML report: {written}"
+    if own.is_file():
+        return f"HTML report: {own} (the run's own, unchanged; --html OUT writes this rendering)"
+    return "no HTML report written (--html OUT writes one)"
 
 
 def report_command(args: argparse.Namespace) -> int:
@@ -100,10 +125,10 @@ def report_command(args: argparse.Namespace) -> int:
         print(f"tickstorm report: {exc}", file=sys.stderr)
         return 2
     print_report(make_console(), report)
+    if args.html is not None and not _write_html(args.html, render_html(report)):
+        return 2
     run_dir = args.run_dir if args.run_dir.is_dir() else args.run_dir.parent
-    html = args.html or run_dir / "report.html"
-    html.write_text(render_html(report), encoding="utf-8")
-    print(f"HTML report: {html}")
+    print(_html_note(args.html, run_dir / "report.html"))
     regressed = any(row["regressed"] for row in (report.get("comparison") or {}).get("rows", []))
     return 1 if regressed or not report.get("ok") else 0
 
