@@ -18,6 +18,8 @@ INTERRUPTED = """
 import asyncio, os, signal, sys
 from tickstorm import interrupts
 from tickstorm.service import run_async
+if {ignore_sigint}:  # a background job of a shell script
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 async def main():
     asyncio.get_running_loop().call_later(0.3, os.kill, os.getpid(), signal.{sig})
@@ -35,9 +37,14 @@ with interrupts.sigterm_as_interrupt():
 
 
 @pytest.mark.parametrize("uvloop", [True, False])
-@pytest.mark.parametrize(("sig", "code"), [("SIGTERM", 143), ("SIGINT", 130)])
-def test_sigterm_cancels_the_main_task_like_ctrl_c(sig: str, code: int, uvloop: bool) -> None:
-    script = INTERRUPTED.format(sig=sig, uvloop=uvloop)
+@pytest.mark.parametrize(
+    ("sig", "code", "ignore_sigint"),
+    [("SIGTERM", 143, False), ("SIGINT", 130, False), ("SIGTERM", 143, True)],
+)
+def test_sigterm_cancels_the_main_task_like_ctrl_c(
+    sig: str, code: int, ignore_sigint: bool, uvloop: bool
+) -> None:
+    script = INTERRUPTED.format(sig=sig, uvloop=uvloop, ignore_sigint=ignore_sigint)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["cleaned up", f"stopped by {sig} {code}"]
