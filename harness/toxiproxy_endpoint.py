@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from faultproxy.server import EmbeddedToxiproxy
+from tickstorm.lifeline import die_with_parent
 
 BINARY_NAME = "toxiproxy-server"
 
@@ -81,6 +82,7 @@ async def run_binary(binary: str, *extra: str, port: int | None = None) -> Async
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
+        preexec_fn=die_with_parent(),  # even a SIGKILLed harness leaves no server behind (Linux)
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -18,8 +18,9 @@ def register(subparsers: Any) -> None:
         "report",
         help="render a finished run again (console, HTML), optionally compared with a baseline",
         description=(
-            "Render RUN_DIR/report.json again: console summary, HTML, comparison with a baseline. A load run "
-            "(RUN_DIR/load-report.json from tickstorm load) is rendered as its knee report."
+            "Render RUN_DIR/report.json again: console summary, comparison with a baseline, and with --html "
+            "an HTML page. A load run (RUN_DIR/load-report.json from tickstorm load) is rendered as its knee "
+            "report. The run's own files are left as they are."
         ),
     )
     report.add_argument(
@@ -27,7 +28,12 @@ def register(subparsers: Any) -> None:
         type=Path,
         help="a run directory (runs/<time>-seed<N>, runs/load-<time>) or a report.json / load-report.json",
     )
-    report.add_argument("--html", type=Path, help="write the HTML report here (default: RUN_DIR/report.html)")
+    report.add_argument(
+        "--html",
+        type=Path,
+        help="also write this rendering as HTML to this file (default: none; the run's own report.html is "
+        "never rewritten unless this names it)",
+    )
     report.add_argument("--compare", type=Path, help="a baseline file (reports/baselines/NAME.json)")
     report.set_defaults(func=report_command)
 
@@ -69,16 +75,35 @@ def load_report_command(path: Path, html: Path | None) -> int:
     if not isinstance(report, dict) or report.get("kind") != "tickstorm-load-report":
         print(f"tickstorm report: {path} is not a tickstorm load report", file=sys.stderr)
         return 2
-    out = html or path.with_suffix(".html")
-    out.write_text(render_load_html(report), encoding="utf-8")
+    if html is not None and not _write_html(html, render_load_html(report)):
+        return 2
     for step in report.get("steps") or []:
         verdict = "within SLA" if step.get("ok") else "; ".join(step.get("reasons") or [])
         print(
             f"x{step['speed']:g} {step['subscribers']} subscribers: p99 {step['feed_p99_ms']} ms, {verdict}"
         )
     print(f"knee: {report.get('knee')}")
-    print(f"HTML report: {out}")
+    print(_html_note(html, path.with_suffix(".html")))
     return 0 if load_run_ok(report) else 1
+
+
+def _write_html(path: Path, html: str) -> bool:
+    """Write the page; False (after a one-line error) when the file cannot be written."""
+    try:
+        path.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        print(f"tickstorm report: --html {path}: {exc.strerror or exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def _html_note(written: Path | None, own: Path) -> str:
+    """Where the HTML is: the file just written, or the run's own page (left unchanged)."""
+    if written is not None:
+        return f"HTML report: {written}"
+    if own.is_file():
+        return f"HTML report: {own} (the run's own, unchanged; --html OUT writes this rendering)"
+    return "no HTML report written (--html OUT writes one)"
 
 
 def report_command(args: argparse.Namespace) -> int:
@@ -100,10 +125,10 @@ def report_command(args: argparse.Namespace) -> int:
         print(f"tickstorm report: {exc}", file=sys.stderr)
         return 2
     print_report(make_console(), report)
+    if args.html is not None and not _write_html(args.html, render_html(report)):
+        return 2
     run_dir = args.run_dir if args.run_dir.is_dir() else args.run_dir.parent
-    html = args.html or run_dir / "report.html"
-    html.write_text(render_html(report), encoding="utf-8")
-    print(f"HTML report: {html}")
+    print(_html_note(args.html, run_dir / "report.html"))
     regressed = any(row["regressed"] for row in (report.get("comparison") or {}).get("rows", []))
     return 1 if regressed or not report.get("ok") else 0
 
@@ -112,13 +137,14 @@ def baseline_command(args: argparse.Namespace) -> int:
     """Entry point of ``tickstorm baseline``."""
 
     from harness.ceiling import latency_ceiling
-    from harness.runner import run_scenario
+    from harness.runner import ScenarioResult, run_scenario
     from harness.scenario import ScenarioError, load_scenario, scenario_files
     from harness.sla import DEFAULT_SLA_PATH, load_sla
     from reports.compare import BASELINE_FORMAT, published_figures
     from reports.console import make_console, print_report
     from reports.files import write_run
     from reports.junit import junit_xml
+    from tickstorm import interrupts
     from tickstorm.machine import machine_facts
     from tickstorm.service import run_async
 
@@ -129,20 +155,29 @@ def baseline_command(args: argparse.Namespace) -> int:
         print(f"tickstorm baseline: {exc}", file=sys.stderr)
         return 2
     sla = load_sla()
-    ceiling = run_async(latency_ceiling())
-    console.print(f"latency ceiling: {ceiling['latency']}")
-    results = []
-    for scenario in scenarios:
-        console.print(f"running {scenario.name}")
-        results.append(
-            run_async(run_scenario(scenario, args.seed, mode="processes", sla=sla, judge_latency=True))
-        )
+    ceiling = None
+    results: list[ScenarioResult] = []
     bench = None
-    if not args.no_bench:
-        from harness import throughput
+    interrupted = None
+    try:
+        ceiling = run_async(latency_ceiling())
+        console.print(f"latency ceiling: {ceiling['latency']}")
+        for scenario in scenarios:
+            console.print(f"running {scenario.name}")
+            results.append(
+                run_async(run_scenario(scenario, args.seed, mode="processes", sla=sla, judge_latency=True))
+            )
+        if not args.no_bench:
+            from harness import throughput
 
-        console.print("running the feed throughput benchmark")
-        bench = throughput.run(quick=False)
+            console.print("running the feed throughput benchmark")
+            bench = throughput.run(quick=False)
+    except KeyboardInterrupt:
+        interrupted = interrupts.stopped_by()
+    not_run = [
+        ScenarioResult(s.name, str(s.path or s.name), args.seed, "?", "processes", scenario=s)
+        for s in scenarios[len(results) :]
+    ]
     run_dir, report = write_run(
         results,
         out=args.out,
@@ -151,9 +186,16 @@ def baseline_command(args: argparse.Namespace) -> int:
         sla_file=str(DEFAULT_SLA_PATH.relative_to(DEFAULT_SLA_PATH.parent.parent)),
         ceiling=ceiling,
         baseline=None,
-        junit=junit_xml(results),
+        junit=junit_xml(results, not_run, interrupted),
+        not_run=not_run,
+        interrupted=interrupted,
     )
     print_report(console, report)
+    if interrupted:  # an incomplete run is no baseline
+        console.print(
+            f"[yellow]interrupted[/yellow] ({interrupted}): no baseline written (run reports in {run_dir})"
+        )
+        return interrupts.exit_code()
     doc = {
         "format": BASELINE_FORMAT,
         "name": args.name,
@@ -162,6 +204,7 @@ def baseline_command(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "mode": "processes",
         "proxy": report["proxy"],
+        "verdict": report["verdict"],
         "ok": report["ok"],
         "ceiling": ceiling,
         "bench_feed": bench,

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from reports.model import venue_names
+from reports.model import INCOMPLETE, PASS, run_verdict, venue_names, verdict_summary
 
 WIDTH_WHEN_PIPED = 170  # the summary table has 13 columns: logs and CI get a wide, unwrapped table
 
@@ -112,3 +112,8 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
                 if v.get("evidence"):
                     console.print(f"       evidence: {escape(str(v['evidence']))}")
         console.print(f"  rerun: {escape(s['rerun'])}")
+    for n in report.get("not_run") or []:
+        console.print(f"[yellow]not run[/yellow] {escape(str(n.get('name')))}: {escape(str(n.get('rerun')))}")
+    verdict = run_verdict(report)
+    colour = "green" if verdict == PASS else "yellow" if verdict == INCOMPLETE else "red"
+    console.print(f"[{colour} bold]{verdict}[/{colour} bold] {escape(verdict_summary(report))}")

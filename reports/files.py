@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +11,7 @@ import orjson
 
 from reports.compare import BASELINE_FORMAT, compare, published_figures
 from reports.html import render_html
-from reports.model import REPORT_FORMAT, build_report
+from reports.model import INCOMPLETE, REPORT_FORMAT, build_report
 
 if TYPE_CHECKING:
     from harness.runner import ScenarioResult
@@ -31,9 +32,14 @@ def write_run(
     ceiling: dict[str, Any] | None,
     baseline: dict[str, Any] | None,
     junit: bytes,
+    not_run: Sequence[ScenarioResult] = (),
+    interrupted: str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Build the report of a run and write report.json, report.html and junit.xml into a new directory."""
-    report = build_report(results, seed=seed, mode=mode, sla_file=sla_file)
+    """Build the report of a run and write report.json, report.html and junit.xml into a new directory
+    (``not_run``/``interrupted``: an incomplete run, see :func:`reports.model.build_report`)."""
+    report = build_report(
+        results, seed=seed, mode=mode, sla_file=sla_file, not_run=not_run, interrupted=interrupted
+    )
     report["ceiling"] = ceiling
     if baseline is not None:
         report["comparison"] = compare(published_figures(report), baseline)
@@ -56,8 +62,11 @@ def load_report(path: Path) -> dict[str, Any]:
 
 
 def load_baseline(path: Path) -> dict[str, Any]:
-    """A baseline file, checked for its format."""
-    return _load(path, BASELINE_FORMAT, "baseline")
+    """A baseline file, checked for its format; one measured by an incomplete run is refused."""
+    doc = _load(path, BASELINE_FORMAT, "baseline")
+    if doc.get("verdict") == INCOMPLETE:
+        raise ValueError(f"{path}: measured by an incomplete run, not a baseline")
+    return doc
 
 
 def _load(path: Path, fmt: str, what: str) -> dict[str, Any]:

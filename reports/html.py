@@ -14,7 +14,7 @@ from html import escape
 from typing import Any
 
 from reports import svg
-from reports.model import venue_names
+from reports.model import INCOMPLETE, run_verdict, venue_names, verdict_summary
 
 CHART_W = 1120.0
 PLOT_LEFT = 112.0
@@ -386,13 +386,22 @@ def header(report: dict[str, Any]) -> str:
             f"<details><summary>libraries ({len(libraries)})</summary>"
             f"<table><tr><th>library</th><th>version</th></tr>{rows}</table></details>"
         )
-    scenarios = _list(report.get("scenarios"))
-    failed = sum(1 for s in scenarios if not _dict(s).get("ok"))
-    summary = f"{len(scenarios)} scenario(s), {failed} failed"
+    verdict = run_verdict(report)
+    head = badge(report.get("ok")) if verdict != INCOMPLETE else '<span class="badge bad">INCOMPLETE</span>'
     return (
-        f"<header><h1>tickstorm report {badge(report.get('ok'))}</h1>"
-        f'<p class="muted">{escape(summary)}</p>{fact_list(facts)}{libs}</header>'
+        f"<header><h1>tickstorm report {head}</h1>"
+        f'<p class="muted">{escape(verdict_summary(report))}</p>{_not_run(report)}{fact_list(facts)}{libs}'
+        "</header>"
     )
+
+
+def _not_run(report: dict[str, Any]) -> str:
+    """The scenarios an incomplete run did not finish, with the command that runs each."""
+    rows = "".join(
+        f"<tr><td>{_e(n.get('name'))}</td><td><code>{_e(n.get('rerun'))}</code></td></tr>"
+        for n in map(_dict, _list(report.get("not_run")))
+    )
+    return f"<table><tr><th>not run</th><th>command</th></tr>{rows}</table>" if rows else ""
 
 
 SUMMARY_COLUMNS = ("p50", "p99", "p99.9", "max", "throughput", "recovery", "memory slope",
@@ -550,7 +559,7 @@ def render_html(report: dict[str, Any]) -> str:
     """The whole report as one self-contained HTML document."""
     report = _dict(report)
     scenarios = [_dict(s) for s in _list(report.get("scenarios"))]
-    verdict = "PASS" if report.get("ok") else "FAIL"
+    verdict = run_verdict(report)
     body = [
         header(report),
         summary_table(scenarios),

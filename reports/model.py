@@ -1,8 +1,9 @@
 """report.json: the versioned document every report is rendered from (docs/report-format.md).
 
 :func:`build_report` turns the results of a ``tickstorm run`` into one JSON-able dict: run settings, the
-machine, and per scenario its verdicts with evidence, key figures, fault windows, the feed's state events,
-per-interval series and latency histograms. :func:`sanitize` removes what must not leave the machine:
+machine, the run's verdict (PASS, FAIL or INCOMPLETE, with the scenarios an interruption left unrun), and
+per scenario its verdicts with evidence, key figures, fault windows, the feed's state events, per-interval
+series and latency histograms. :func:`sanitize` removes what must not leave the machine:
 secrets (any key that looks like a credential) and absolute paths.
 """
 
@@ -12,6 +13,7 @@ import importlib.metadata
 import os
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,30 @@ if TYPE_CHECKING:
 REPORT_FORMAT = "tickstorm.report/1"
 SECRET_KEY = re.compile(r"(api[_-]?key|secret|token|password|passwd|credential|private[_-]?key)", re.I)
 REDACTED = "***redacted***"
+PASS, FAIL, INCOMPLETE = "PASS", "FAIL", "INCOMPLETE"
+
+
+def run_verdict(report: dict[str, Any]) -> str:
+    """PASS, FAIL or INCOMPLETE (reports older than the ``verdict`` field: PASS or FAIL from ``ok``)."""
+    verdict = report.get("verdict")
+    if verdict in (PASS, FAIL, INCOMPLETE):
+        return str(verdict)
+    return PASS if report.get("ok") else FAIL
+
+
+def verdict_summary(report: dict[str, Any]) -> str:
+    """``3 scenario(s), 1 failed``, or for an incomplete run how many ran and why the others did not."""
+    scenarios = [s for s in report.get("scenarios") or [] if isinstance(s, dict)]
+    failed = sum(1 for s in scenarios if not s.get("ok"))
+    not_run = [n for n in report.get("not_run") or [] if isinstance(n, dict)]
+    if run_verdict(report) != INCOMPLETE:
+        return f"{len(scenarios)} scenario(s), {failed} failed"
+    why = f"interrupted by {report['interrupted']}" if report.get("interrupted") else "incomplete"
+    names = ", ".join(str(n.get("name")) for n in not_run) or "-"
+    return (
+        f"{why}: {len(scenarios)} of {len(scenarios) + len(not_run)} scenario(s) run, {failed} failed; "
+        f"not run: {names}"
+    )
 
 
 def tickstorm_version() -> str:
@@ -105,10 +131,25 @@ def scenario_section(result: ScenarioResult) -> dict[str, Any]:
 
 
 def build_report(
-    results: list[ScenarioResult], *, seed: int, mode: str, sla_file: str, proxy: str | None = None
+    results: list[ScenarioResult],
+    *,
+    seed: int,
+    mode: str,
+    sla_file: str,
+    proxy: str | None = None,
+    not_run: Sequence[ScenarioResult] = (),
+    interrupted: str | None = None,
 ) -> dict[str, Any]:
-    """The whole report of one run of the suite."""
+    """The whole report of one run of the suite.
+
+    ``not_run``: the scenarios the run did not finish (results without a run: name, path, seed, mode);
+    ``interrupted``: the signal that stopped the run. Either makes the verdict INCOMPLETE (``ok`` false).
+    """
     proxies = sorted({r.proxy_kind for r in results if r.proxy_kind != "?"})
+    if not_run or interrupted is not None:
+        verdict = INCOMPLETE
+    else:
+        verdict = PASS if all(r.ok for r in results) else FAIL
     report = {
         "format": REPORT_FORMAT,
         "created_unix": time.time(),
@@ -117,9 +158,15 @@ def build_report(
         "seed": seed,
         "mode": mode,
         "proxy": proxy or ", ".join(proxies) or "?",
-        "ok": all(r.ok for r in results),
+        "verdict": verdict,
+        "ok": verdict == PASS,
+        "interrupted": interrupted,
         "sla_file": relative(sla_file),
         "scenarios": [scenario_section(r) for r in results],
+        "not_run": [
+            {"name": r.name, "path": relative(r.path), "rerun": r.rerun().replace(r.path, relative(r.path))}
+            for r in not_run
+        ],
         "comparison": None,
     }
     return sanitize(report)

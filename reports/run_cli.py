@@ -1,5 +1,9 @@
 """``tickstorm run``: run chaos scenario files (the harness) and render their reports (console, JSON,
-HTML, JUnit); on failure it prints the one-line command that reruns the same seed."""
+HTML, JUnit); on failure it prints the one-line command that reruns the same seed.
+
+Ctrl-C or SIGTERM stops the run: the running scenario's processes and temporary folder are torn down,
+the report is written with the verdict INCOMPLETE and the scenarios not run, and the exit code is 130
+(SIGINT) or 143 (SIGTERM)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from harness.runner import DEFAULT_SEED, ScenarioResult, run_scenario, stack_mod
 from harness.scenario import Scenario, ScenarioError, load_scenario, scenario_files
 from harness.sla import SLAConfig, SLAConfigError, load_sla
 from reports.junit import junit_xml
+from tickstorm import interrupts
 
 
 def register(subparsers: Any) -> None:
@@ -78,29 +83,25 @@ def run_command(args: argparse.Namespace) -> int:
         print("tickstorm run: no scenario files found", file=sys.stderr)
         return 2
     ceiling = None
-    if not args.no_ceiling:
-        from harness.ceiling import latency_ceiling
-        from tickstorm.service import run_async
-
-        ceiling = run_async(latency_ceiling())
-        figures = ceiling["latency"]
-        console.print(
-            f"latency ceiling (bare client, no proxy, no feed): p50 {figures['p50_ms']} ms, "
-            f"p99 {figures['p99_ms']} ms"
-        )
     results: list[ScenarioResult] = []
     live = console.is_terminal and not plain
-    interrupted = False
+    interrupted = None
     try:
+        if not args.no_ceiling:
+            ceiling = _measure_ceiling(console)
         for index, scenario in enumerate(scenarios, 1):
             console.print(
                 f"[bold]{index}/{len(scenarios)} {escape(scenario.name)}[/bold]: "
                 f"{escape(scenario.description)}"
             )
             results.append(_run_one(console, scenario, args, sla, live))
-    except KeyboardInterrupt:  # the stack has been torn down by the time this arrives here
-        interrupted = True
-        console.print(f"[yellow]interrupted[/yellow] after {len(results)} of {len(scenarios)} scenarios")
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the stack has been torn down by the time this arrives
+        interrupted = interrupts.stopped_by()
+        console.print(
+            f"[yellow]interrupted[/yellow] ({interrupted}) after {len(results)} of {len(scenarios)} scenarios"
+        )
+    not_run = [_not_run(scenario, args) for scenario in scenarios[len(results) :]]
+    junit = junit_xml(results, not_run, interrupted)
     run_dir, report = write_run(
         results,
         out=args.out,
@@ -109,7 +110,9 @@ def run_command(args: argparse.Namespace) -> int:
         sla_file=str(args.sla or "harness/sla.toml"),
         ceiling=ceiling,
         baseline=baseline,
-        junit=junit_xml(results),
+        junit=junit,
+        not_run=not_run,
+        interrupted=interrupted,
     )
     from reports.console import print_report
 
@@ -118,12 +121,38 @@ def run_command(args: argparse.Namespace) -> int:
         args.json.write_bytes((run_dir / "report.json").read_bytes())
     if args.junit:
         args.junit.parent.mkdir(parents=True, exist_ok=True)
-        args.junit.write_bytes(junit_xml(results))
+        args.junit.write_bytes(junit)
     console.print(f"reports: {run_dir}/report.json, {run_dir}/report.html, {run_dir}/junit.xml")
     if interrupted:
-        return 130
+        return interrupts.exit_code()
     regressed = any(row["regressed"] for row in (report.get("comparison") or {}).get("rows", []))
     return 1 if regressed or not report["ok"] else 0
+
+
+def _measure_ceiling(console: Any) -> dict[str, Any]:
+    """The bare-client latency ceiling of this machine, printed."""
+    from harness.ceiling import latency_ceiling
+    from tickstorm.service import run_async
+
+    ceiling: dict[str, Any] = run_async(latency_ceiling())
+    figures = ceiling["latency"]
+    console.print(
+        f"latency ceiling (bare client, no proxy, no feed): p50 {figures['p50_ms']} ms, "
+        f"p99 {figures['p99_ms']} ms"
+    )
+    return ceiling
+
+
+def _not_run(scenario: Scenario, args: argparse.Namespace) -> ScenarioResult:
+    """A scenario the run did not finish, as a result without a run (its name, path and rerun command)."""
+    return ScenarioResult(
+        scenario.name,
+        str(scenario.path or scenario.name),
+        args.seed,
+        "?",
+        stack_mode(scenario, args.mode),
+        scenario=scenario,
+    )
 
 
 def _run_one(

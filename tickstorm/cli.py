@@ -5,6 +5,10 @@ name is the command, its value a ``register(subparsers)`` function that adds the
 ``func`` (called with the parsed namespace, returns the exit code). This module names no other package, so
 the core stays at the bottom of the import graph, and starting one component imports only the module of
 its own command (the harness starts venue, proxy and feed processes for every scenario).
+
+Every command stops on SIGTERM as it does on Ctrl-C (:mod:`tickstorm.interrupts`); one that does not catch
+the interruption itself ends with ``tickstorm COMMAND: stopped by SIGTERM`` on stderr and exit code 143
+(130 after Ctrl-C).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
+
+from tickstorm import interrupts
 
 GROUP = "tickstorm.commands"
 
@@ -57,12 +63,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     parser = build_parser(only=argv[0] if argv else None)
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:  # the reader went away (`tickstorm dlq list | head`): stop quietly
-        return _reader_gone()
+    with interrupts.sigterm_as_interrupt():
+        try:
+            return int(args.func(args) or 0)
+        except KeyboardInterrupt:
+            print(f"tickstorm {args.command}: stopped by {interrupts.stopped_by()}", file=sys.stderr)
+            return interrupts.exit_code()
+        except BrokenPipeError:  # the reader went away (`tickstorm dlq list | head`): stop quietly
+            return _reader_gone()
 
 
 def _reader_gone() -> int:

@@ -2,7 +2,8 @@
 
 ``async with ServiceProcess([...]) as proc:`` starts the command, reads stdout until the first line that
 is a JSON object with ``"event": "ready"`` (``proc.ready``), and on exit sends SIGTERM, waits, and kills
-the process if it does not stop in time, so no process is leaked on success, failure, timeout or Ctrl-C.
+the process if it does not stop in time, so no process is leaked on success, failure, timeout, Ctrl-C or
+SIGTERM. When this process dies without stopping it (SIGKILL), the child dies too (:mod:`tickstorm.lifeline`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from types import TracebackType
 from typing import Any
 
 import orjson
+
+from tickstorm import lifeline
 
 
 class ServiceStartError(RuntimeError):
@@ -64,7 +67,8 @@ class ServiceProcess:
             *self.cmd,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=self.env,
+            env=lifeline.child_environment(self.env),
+            preexec_fn=lifeline.die_with_parent(),
         )
         assert self.proc.stderr is not None
         self._drain_tasks.append(asyncio.create_task(self._collect_stderr(self.proc.stderr)))

@@ -22,6 +22,7 @@ from typing import Any
 import psutil
 
 from harness.load.report import build_report, write_report
+from tickstorm.lifeline import die_with_parent
 from tickstorm.procs import ServiceProcess
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -186,6 +187,7 @@ async def run_load(opts: LoadOptions) -> dict[str, Any]:
                 stdout=(d / "locust.out").open("wb"),
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent(),  # a SIGKILLed driver leaves no Locust behind (Linux)
             )
             sampler.watch("locust", locust.pid)
             sampler.start()

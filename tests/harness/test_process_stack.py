@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import orjson
 import psutil
 import pytest
 
@@ -75,7 +76,7 @@ def test_ctrl_c_stops_the_run_and_every_process_it_started(tmp_path: Path) -> No
     )
     env = {**os.environ, "CI": "true"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tickstorm", "run", str(path)],
+        [sys.executable, "-m", "tickstorm", "run", str(path), "--out", str(tmp_path / "out")],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -94,7 +95,14 @@ def test_ctrl_c_stops_the_run_and_every_process_it_started(tmp_path: Path) -> No
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, out.decode()
-    assert b"interrupted after 0 of 1 scenarios" in out
+    assert b"interrupted (SIGINT) after 0 of 1 scenarios" in out
+    (run_dir,) = (tmp_path / "out").iterdir()  # the report goes where --out says, never into the checkout
+    report = orjson.loads((run_dir / "report.json").read_bytes())
+    assert (report["verdict"], report["interrupted"], report["not_run"][0]["name"]) == (
+        "INCOMPLETE",
+        "SIGINT",
+        "long",
+    )
     left = [p for p in psutil.process_iter(["pid"]) if _session(p.pid) == proc.pid]
     assert left == [], left
 

@@ -80,9 +80,10 @@ def test_report_command_renders_again_and_fails_on_a_regression(tmp_path: Path) 
     baseline = tmp_path / "sla.json"
     baseline.write_bytes(orjson.dumps(baseline_of(report(p99=10.0, ceiling_p99=5.0, recovery=1.0))))
     cmd = [sys.executable, "-m", "tickstorm", "report", str(run_dir)]
-    same = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
+    html = tmp_path / "again.html"
+    same = subprocess.run([*cmd, "--html", str(html)], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert same.returncode == 0, same.stderr
-    assert (run_dir / "report.html").read_text().count('data-chart="events"') == 1
+    assert html.read_text().count('data-chart="events"') == 1
     compared = subprocess.run(
         [*cmd, "--compare", str(baseline)], cwd=REPO, capture_output=True, text=True, timeout=60
     )
@@ -91,3 +92,32 @@ def test_report_command_renders_again_and_fails_on_a_regression(tmp_path: Path) 
         [*cmd, "--compare", str(tmp_path / "nope.json")], cwd=REPO, capture_output=True, text=True, timeout=60
     )
     assert bad.returncode == 2 and "no such baseline" in bad.stderr
+
+
+def test_report_command_leaves_the_runs_own_html_alone(tmp_path: Path) -> None:
+    """Without --html, `tickstorm report` writes nothing into the run and says where its page is."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "report.json").write_bytes(orjson.dumps(report(p99=14.0, ceiling_p99=5.0, recovery=1.0)))
+    (run_dir / "report.html").write_text("the page the run wrote")
+    cmd = [sys.executable, "-m", "tickstorm", "report", str(run_dir)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert (run_dir / "report.html").read_text() == "the page the run wrote"
+    assert sorted(p.name for p in run_dir.iterdir()) == ["report.html", "report.json"]
+    assert "(the run's own, unchanged; --html OUT writes this rendering)" in proc.stdout
+    (run_dir / "report.html").unlink()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "no HTML report written (--html OUT writes one)" in proc.stdout
+    assert not (run_dir / "report.html").exists()
+    bad = subprocess.run(
+        [*cmd, "--html", str(tmp_path / "no" / "such" / "dir.html")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip() == f"tickstorm report: --html {tmp_path / 'no' / 'such' / 'dir.html'}: " + (
+        "No such file or directory"
+    )

@@ -99,8 +99,13 @@ def test_hostile_strings_are_escaped_and_missing_parts_render() -> None:
 
 def test_tickstorm_report_renders_a_load_run(tmp_path: Path, capsys: Any) -> None:
     (tmp_path / "load-report.json").write_text(json.dumps(report()))
+    (tmp_path / "load-report.html").write_text("the run's own page")
     assert main(["report", str(tmp_path)]) == 1  # a step beyond SLA
-    assert 'data-chart="knee"' in (tmp_path / "load-report.html").read_text()
-    assert "x1 800 subscribers: p99 61.0 ms" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "x1 800 subscribers: p99 61.0 ms" in out
+    assert (tmp_path / "load-report.html").read_text() == "the run's own page"  # left as it was
+    assert f"HTML report: {tmp_path / 'load-report.html'} (the run's own, unchanged" in out
+    assert main(["report", str(tmp_path), "--html", str(tmp_path / "again.html")]) == 1
+    assert 'data-chart="knee"' in (tmp_path / "again.html").read_text()
     (tmp_path / "load-report.json").write_text(json.dumps({"kind": "something else"}))
     assert main(["report", str(tmp_path)]) == 2
