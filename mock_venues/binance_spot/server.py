@@ -205,6 +205,11 @@ class BinanceSpotVenue(VenueBase):
         """``/api/v3/...`` served from the market state."""
         return build_rest_app(self.market)
 
+    def rest_error_body(self, status: int, message: str) -> bytes:
+        """Binance's ``{"code","msg"}`` shape, code -1000 (UNKNOWN): what Binance answers to a request line
+        or header over its limits is not documented; the message is the HTTP parser's."""
+        return orjson.dumps({"code": -1000, "msg": message})
+
     def apply_rest_fault(self, faults: RestFaults) -> None:
         """The REST app reads the fault from the market state."""
         self.market.faults = faults
