@@ -68,14 +68,29 @@ def is_loopback_host_header(value: str | None) -> bool:
     return bool(value) and is_loopback_name(host_of(value or ""))
 
 
-def origin_allowed(origin: str | None) -> bool:
-    """Whether a WebSocket upgrade's ``Origin`` may connect: none (not a browser), or a loopback origin."""
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").partition("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
+def origin_allowed(origin: str | None, host: str | None = None) -> bool:
+    """Whether a WebSocket upgrade's ``Origin`` may connect: none (not a browser), a loopback origin, or
+    the request's own ``Host`` when that is an IP address (clients such as websocket-client send their
+    URL as the origin; a page that could send it was served by this very address, and DNS rebinding needs
+    a name, never an IP literal)."""
     if origin is None:
         return True
     scheme, sep, rest = origin.strip().partition("://")
     if not sep or not scheme:
         return False
-    return is_loopback_name(host_of(rest.split("/", 1)[0]))
+    origin_host = rest.split("/", 1)[0].lower()
+    if is_loopback_name(host_of(origin_host)):
+        return True
+    own = (host or "").strip().lower()
+    return bool(own) and origin_host == own and _is_ip_literal(host_of(own))
 
 
 def refusal(request: BaseRequest) -> tuple[int, str] | None:
