@@ -40,7 +40,7 @@ WRITE_LIMIT = (64 * 1024, 16 * 1024)
 
 def refuse_foreign_origin(connection: ServerConnection, request: Request) -> Response | None:
     """403 to an upgrade with a foreign ``Origin`` (a web page's cross-site WebSocket); clients that send
-    no ``Origin``, a loopback one or their own IP URL connect (:func:`tickstorm.http_guard.origin_allowed`)."""
+    no ``Origin``, a loopback one or their own IP URL connect (``tickstorm.http_guard.origin_allowed``)."""
     origin = request.headers.get("Origin")
     if origin_allowed(origin, request.headers.get("Host")):
         return None
