@@ -197,6 +197,10 @@ class VenueBase:
         """The venue's true book of ``symbol`` now: ``{"id", "bids", "asks"}`` best first (KeyError)."""
         raise KeyError(symbol)
 
+    def books_crossed(self) -> dict[str, int]:
+        """Per symbol, how many updates left the venue's true book crossed (the invariant: none ever)."""
+        return {}
+
     def insert_gap(self, symbol: str, skip: int = 1) -> None:
         """Make ``symbol``'s sequence ids jump by ``skip`` (a gap a feed must detect)."""
         raise ValueError(f"the {self.name} venue has no sequence ids to skip")
@@ -414,6 +418,7 @@ class VenueBase:
             "replay_started": self.publisher.started.is_set(),
             "replay_done": self.publisher.done.is_set(),
             "stalled": self.publisher.stalled,
+            "books_crossed": self.books_crossed(),
             "symbols": len(self.source.symbols),
             "connections": {
                 str(s.id): {"streams": list(s.subscriptions), **self.session_state(s)}

@@ -161,7 +161,22 @@ class BinanceSpotVenue(VenueBase):
             on_request=self._on_rest_request,
             exchange_info_template=_exchange_info_for(symbols),
         )
-        return BinanceSpotModel(self.market, rebase_times=cfg.rebase_times)
+        return BinanceSpotModel(
+            self.market,
+            rebase_times=cfg.rebase_times,
+            restart_snapshot=self.source.initial_snapshot,
+            on_crossed=self._on_book_crossed,
+        )
+
+    def _on_book_crossed(self, book: TrueBook) -> None:
+        bid, ask = book.best()
+        self.history.record_event(
+            time.monotonic_ns(), "book_crossed", symbol=book.symbol, id=book.last_update_id, bid=bid, ask=ask
+        )
+
+    def books_crossed(self) -> dict[str, int]:
+        """Per symbol, how many updates left its true book crossed (the invariant says: none)."""
+        return {s: b.crossings for s, b in self.market.books.items() if b.crossings}
 
     def _initial_book(self, symbol: str) -> TrueBook:
         book = TrueBook(symbol)
