@@ -49,7 +49,7 @@ async def throughput(fanout: int) -> dict[str, Any]:
         proc = psutil.Process(venue.pid)
         async with aiohttp.ClientSession() as http:
             cpu0 = proc.cpu_times()
-            await http.post(f"{ready['control']}/replay/start")
+            await http.post(f"{ready['control']}/replay/start", json={})
             while not (await _state(http, ready["control"]))["replay_done"]:
                 await asyncio.sleep(0.2)
             before = -1
@@ -82,7 +82,7 @@ async def lateness(speed: float, window_s: float) -> dict[str, Any]:
         url = f"{ready['ws']}/stream?streams={_streams(['BTCUSDT'])}"
         transport, _listener = await ws_connect(CountingListener, url)
         async with aiohttp.ClientSession() as http:
-            await http.post(f"{ready['control']}/replay/start")
+            await http.post(f"{ready['control']}/replay/start", json={})
             await asyncio.sleep(window_s)
             async with http.get(f"{ready['control']}/history") as resp:
                 history = orjson.loads(await resp.read())

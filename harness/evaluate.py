@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from harness.checks.books import check_books
+from harness.checks.books import check_books, check_not_crossed
 from harness.checks.delivery import Delivered, Published, check_stream, delivered_streams
 from harness.checks.isolation import check_isolation
 from harness.checks.measures import (
@@ -66,6 +66,12 @@ def evaluate(
             )
     if run.books:
         verdicts.append(check_books(run.books))
+    crossings = {
+        venue.name: [e.detail for e in venue.history.events if e.event == "book_crossed"]
+        for venue in run.venues.values()
+    }
+    if run.books or any(crossings.values()):
+        verdicts.append(check_not_crossed(run.books, crossings))
     for venue in run.venues.values():
         limits = check_venue_limits(venue.history.events)
         if run.multi_venue:

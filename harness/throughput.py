@@ -76,7 +76,7 @@ async def _wait_subscribed(http: aiohttp.ClientSession, control: str, count: int
 
 
 async def _replay(http: aiohttp.ClientSession, control: str) -> None:
-    await http.post(f"{control}/replay/start")
+    await http.post(f"{control}/replay/start", json={})
     while True:
         async with http.get(f"{control}/state") as resp:
             if (await resp.json())["replay_done"]:
@@ -177,7 +177,7 @@ async def feed_run(fanout: int, speed: str, window_s: float | None) -> dict[str,
                     await _replay(http, venue.ready["control"])
                     await asyncio.sleep(1.0)
                 else:
-                    await http.post(f"{venue.ready['control']}/replay/start")
+                    await http.post(f"{venue.ready['control']}/replay/start", json={})
                     await asyncio.sleep(window_s)
                 feed_stats = feed.stats()
     seconds = (stats["last"] - stats["first"]) / 1e9

@@ -92,7 +92,7 @@ async def check_set(venue: str, name: str, speed: float, console: Console) -> Ch
         rest = _Rest(http, ready["rest"]) if ready.get("rest") else None
         task = asyncio.create_task(_client(client, rest))
         await _wait_subscribed(http, control)
-        await http.post(f"{control}/replay/start")
+        await http.post(f"{control}/replay/start", json={})
         while not state.get("replay_done"):
             await asyncio.sleep(0.2)
             state = await (await http.get(f"{control}/state")).json()

@@ -8,6 +8,10 @@ Routes::
                              ?depth=N limits the levels per side; 404 unknown, 503 not in sync
     GET /metrics             the feed's Prometheus exposition (feed and downstream families)
     GET /stats               feed and downstream counters as JSON
+
+Mutating requests (none today) would need a loopback ``Host`` and ``Content-Type: application/json``
+(:func:`tickstorm.http_guard.loopback_guard`); connections must send a request head within the
+header-read timeout.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import orjson
 from aiohttp import web
 
 from feed.downstream.protocol import resolve_instrument
-from tickstorm.ports import listening
+from tickstorm.http_guard import HEADER_READ_TIMEOUT_S, loopback_guard, start_site
 
 STATS_KEY = web.AppKey("stats", object)
 
@@ -66,7 +70,7 @@ def build_http_app(
     async def stats_route(_: web.Request) -> web.Response:
         return _json(stats())
 
-    app = web.Application()
+    app = web.Application(middlewares=[loopback_guard()])
     app.router.add_get("/health", health_route)
     app.router.add_get("/book/{instrument}", book_route)
     app.router.add_get("/metrics", metrics_route)
@@ -77,10 +81,13 @@ def build_http_app(
 class HttpApi:
     """Serves an application on host:port (0 = any free port)."""
 
-    def __init__(self, app: web.Application, host: str, port: int) -> None:
+    def __init__(
+        self, app: web.Application, host: str, port: int, *, header_timeout_s: float = HEADER_READ_TIMEOUT_S
+    ) -> None:
         self.app = app
         self.host = host
         self.port = port
+        self.header_timeout_s = header_timeout_s
         self._runner: web.AppRunner | None = None
 
     @property
@@ -90,14 +97,9 @@ class HttpApi:
 
     async def start(self) -> None:
         """Bind and serve."""
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        with listening("downstream HTTP API", self.host, self.port):
-            await site.start()
-        sockets = getattr(site._server, "sockets", None)
-        assert sockets, "the HTTP API did not bind"
-        self.port = int(sockets[0].getsockname()[1])
+        self._runner, self.port = await start_site(
+            self.app, self.host, self.port, header_timeout_s=self.header_timeout_s, what="downstream HTTP API"
+        )
 
     async def stop(self) -> None:
         """Stop serving."""

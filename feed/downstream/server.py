@@ -20,19 +20,34 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from feed.downstream.consumer import Consumer, SlowConsumerPolicy
 from feed.downstream.hub import FeedView, Hub
 from feed.downstream.metrics import DownstreamMetrics
+from tickstorm.http_guard import origin_allowed
 from tickstorm.ports import listening
 
 log = logging.getLogger(__name__)
 
 MAX_CLIENT_MESSAGE = 64 * 1024
 WRITE_LIMIT = (64 * 1024, 16 * 1024)
+
+
+def refuse_foreign_origin(connection: ServerConnection, request: Request) -> Response | None:
+    """403 to an upgrade with a foreign ``Origin`` (a web page's cross-site WebSocket); clients that send
+    no ``Origin``, a loopback one or their own IP URL connect (``tickstorm.http_guard.origin_allowed``)."""
+    origin = request.headers.get("Origin")
+    if origin_allowed(origin, request.headers.get("Host")):
+        return None
+    body = orjson.dumps({"error": f"refused: Origin {origin!r} is not a loopback origin"})
+    headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return Response(403, "Forbidden", headers, body)
 
 
 @dataclass(frozen=True)
@@ -153,6 +168,7 @@ class DownstreamServer:
                 ping_timeout=20,
                 close_timeout=2,
                 backlog=2048,
+                process_request=refuse_foreign_origin,
             )
         sock = next(iter(self._server.sockets))
         self.port = int(sock.getsockname()[1])

@@ -2,6 +2,8 @@
 
 Books are in the neutral shape of docs/events.md: ``{"id", "bids", "asks"}`` (the feed's adds ``band``: the
 price range its last snapshot covered; levels outside it may be missing, so only wrong values count there).
+A second check fails on any crossed book (best bid at or above best ask), the feed's or the venue's, at the
+end or, as the venue reported it, at any moment of the run.
 """
 
 from __future__ import annotations
@@ -52,4 +54,39 @@ def check_books(books: dict[str, tuple[Body, Body | None]]) -> Verdict:
         if wrong
         else f"{len(books)} books exact",
         {"differences": {s: d for s, d in list(wrong.items())[:5]}},
+    )
+
+
+def crossed(book: Body | None) -> tuple[str, str] | None:
+    """(best bid, best ask) when ``book`` is crossed (best bid at or above best ask), else None."""
+    if not book or not book.get("bids") or not book.get("asks"):
+        return None
+    bid = max(book["bids"], key=lambda level: Decimal(level[0]))[0]
+    ask = min(book["asks"], key=lambda level: Decimal(level[0]))[0]
+    return (bid, ask) if Decimal(bid) >= Decimal(ask) else None
+
+
+def check_not_crossed(
+    books: dict[str, tuple[Body, Body | None]], venue_crossings: dict[str, list[dict[str, Any]]]
+) -> Verdict:
+    """No book was ever crossed: not the feed's nor the venue's at the end (``books`` as in
+    :func:`check_books`), and no venue reported a crossing of its true book during the run
+    (``venue_crossings[venue]``: its ``book_crossed`` history events)."""
+    found: list[str] = []
+    for instrument, (truth, feed) in books.items():
+        for who, book in (("feed", feed), ("venue", truth)):
+            if (pair := crossed(book)) is not None:
+                found.append(f"{instrument}: {who} book crossed, best bid {pair[0]} >= best ask {pair[1]}")
+    reported = {venue: events for venue, events in venue_crossings.items() if events}
+    for venue, events in reported.items():
+        first = events[0]
+        found.append(
+            f"{venue}: true book of {first.get('symbol')} crossed {len(events)} time(s) during the run, "
+            f"first at id {first.get('id')} (bid {first.get('bid')}, ask {first.get('ask')})"
+        )
+    return Verdict(
+        "books never crossed",
+        not found,
+        f"{len(found)} crossed book(s): {found[0]}" if found else f"{len(books)} books never crossed",
+        {"crossed": found[:10]},
     )

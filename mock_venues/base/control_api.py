@@ -10,7 +10,8 @@ Routes::
     GET    /streams                    every replayed stream that carries data
     POST   /replay/start               begin the replay (venue started with autostart off)
     POST   /replay/speed               {"speed": 10 | null}        null = as fast as possible
-    POST   /replay/stall               {"duration_s": 0.2}
+    POST   /replay/stall               {"duration_s": 0.2}  (at most 3600 s; replaces a running stall)
+    POST   /replay/resume              end a running stall now (a speed change ends it too)
     GET    /faults                     active message fault rules
     POST   /faults                     {"kind": "drop", "stream": "btcusdt@depth*", "count": 1,
                                         "probability": 1.0, "duration_s": null}
@@ -21,12 +22,17 @@ Routes::
     POST   /rest-faults                {"status": 429, "count": 3, "delay_s": 0, "paths": null,
                                         "retry_after_s": 1}
     DELETE /rest-faults
-    GET    /book/{symbol}?limit=5000   the venue's true book
+    GET    /book/{symbol}?limit=5000   the venue's true book (limit: a positive integer)
     GET    /history/summary            counts per stream/connection/event kind
     GET    /history                    the whole venue history (columns)
     GET    /timeline                   every message published once, with its intended send time
     POST   /replay-streams             {"streams": [client stream names]} -> {name: replay stream | null}
     POST   /stream-info                {"streams": [...]} -> {name: {"replay", "latest_value"}}
+
+Every mutating request (POST, DELETE) must come with ``Content-Type: application/json`` (415 otherwise)
+and a loopback ``Host`` (403 otherwise), so a web page cannot drive the API (:mod:`tickstorm.http_guard`).
+Duration-like fields (``duration_s``, ``delay_s``, ``retry_after_s``) are bounded by
+:data:`~mock_venues.base.durations.MAX_DURATION_S`.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from websockets.frames import EXTERNAL_CLOSE_CODES
 
 from mock_venues.base.faults import FaultError
 from mock_venues.base.rest_faults import RestFaults
+from tickstorm.http_guard import loopback_guard
 
 if TYPE_CHECKING:
     from mock_venues.base.venue import VenueBase
@@ -137,6 +144,10 @@ def build_control_app(venue: VenueBase) -> web.Application:
         venue.stall(duration)
         return _json({"stalled_s": duration})
 
+    async def replay_resume(_: web.Request) -> web.Response:
+        venue.resume()
+        return _json({"stalled": False})
+
     async def faults_list(_: web.Request) -> web.Response:
         return _json([r.describe() for r in venue.faults.rules()])
 
@@ -216,7 +227,10 @@ def build_control_app(venue: VenueBase) -> web.Application:
         return _json({"cleared": True})
 
     async def book(request: web.Request) -> web.Response:
-        limit = int(request.query.get("limit", "5000"))
+        text = request.query.get("limit", "5000")
+        if not text.isascii() or not text.isdigit() or int(text) < 1:
+            raise BadControlRequest(f"limit must be a positive integer, got {text!r}")
+        limit = int(text)
         return _json(venue.true_book(request.match_info["symbol"], limit))
 
     async def history_summary(_: web.Request) -> web.Response:
@@ -240,7 +254,7 @@ def build_control_app(venue: VenueBase) -> web.Application:
     async def stream_info(request: web.Request) -> web.Response:
         return _json(venue.stream_info(await _names(request)))
 
-    app = web.Application()
+    app = web.Application(middlewares=[loopback_guard()])
     app[VENUE_KEY] = venue
     routes = [
         web.get("/state", guarded(state)),
@@ -248,6 +262,7 @@ def build_control_app(venue: VenueBase) -> web.Application:
         web.post("/replay/start", guarded(replay_start)),
         web.post("/replay/speed", guarded(replay_speed)),
         web.post("/replay/stall", guarded(replay_stall)),
+        web.post("/replay/resume", guarded(replay_resume)),
         web.get("/faults", guarded(faults_list)),
         web.post("/faults", guarded(faults_add)),
         web.delete("/faults", guarded(faults_clear)),

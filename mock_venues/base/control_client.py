@@ -17,6 +17,7 @@ import orjson
 
 from mock_venues.base.history import VenueHistory
 from mock_venues.base.rest_faults import RestFaults
+from tickstorm.http_guard import MUTATING
 
 
 class ControlError(RuntimeError):
@@ -49,8 +50,12 @@ class RemoteVenue:
     async def _call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
         if self._http is None:
             raise RuntimeError("RemoteVenue used outside 'async with'")
-        data = orjson.dumps(body) if body is not None else None
-        headers = {"Content-Type": "application/json"} if data is not None else None
+        data: bytes | None = None
+        headers: dict[str, str] | None = None
+        if body is not None or method in MUTATING:
+            # The control API refuses a mutating request without a JSON body type (tickstorm.http_guard).
+            data = orjson.dumps(body if body is not None else {})
+            headers = {"Content-Type": "application/json"}
         async with self._http.request(
             method, self.control_url + path, data=data, headers=headers, params=params or None
         ) as resp:
@@ -83,6 +88,10 @@ class RemoteVenue:
     async def stall(self, duration_s: float) -> None:
         """Hold the sender for ``duration_s`` (intended send times keep running)."""
         await self._call("POST", "/replay/stall", {"duration_s": duration_s})
+
+    async def resume(self) -> None:
+        """End a running stall now."""
+        await self._call("POST", "/replay/resume")
 
     async def add_fault(self, kind: str, **params: Any) -> dict[str, Any]:
         """Add a message fault rule; returns its description."""

@@ -20,6 +20,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from mock_venues.base.durations import check_duration
+
 
 class MessageFault(enum.StrEnum):
     """What a per-message rule does to the messages it matches."""
@@ -126,8 +128,11 @@ class FaultBook:
             raise FaultError(f"count must be a positive integer, got {count!r}")
         if not isinstance(probability, int | float) or not 0.0 < probability <= 1.0:
             raise FaultError(f"probability must be in (0, 1], got {probability!r}")
-        if duration_s is not None and (not isinstance(duration_s, int | float) or duration_s <= 0):
-            raise FaultError(f"duration_s must be a positive number, got {duration_s!r}")
+        if duration_s is not None:
+            try:
+                check_duration("duration_s", duration_s)
+            except ValueError as exc:
+                raise FaultError(str(exc)) from None
         until = None if duration_s is None else now_ns + int(duration_s * 1e9)
         rule = FaultRule(next(self._ids), fault, stream, count, float(probability), until, now_ns)
         self._rules.append(rule)

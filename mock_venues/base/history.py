@@ -131,14 +131,16 @@ class VenueHistory:
         return array("q", (a - i for a, i in zip(self.actual_ns, self.intended_ns, strict=True)))
 
     def summary(self) -> dict[str, Any]:
-        """Counts per stream and per connection, and the number of events by kind."""
+        """Counts per stream and per connection (keyed by the id as a string: JSON keys are strings), and
+        the number of events by kind."""
         per_stream: dict[str, int] = {}
         for idx in self.stream_idx:
             name = self.streams[idx]
             per_stream[name] = per_stream.get(name, 0) + 1
-        per_connection: dict[int, int] = {}
+        per_connection: dict[str, int] = {}
         for conn in self.connection:
-            per_connection[conn] = per_connection.get(conn, 0) + 1
+            key = str(conn)
+            per_connection[key] = per_connection.get(key, 0) + 1
         events: dict[str, int] = {}
         for ev in self.events:
             events[ev.event] = events.get(ev.event, 0) + 1

@@ -142,12 +142,23 @@ class Publisher:
         self._go.set()
 
     def set_speed(self, speed: float | None) -> None:
-        """Change the replay speed live (None = as fast as possible)."""
+        """Change the replay speed live (None = as fast as possible); ends a running stall."""
         self.clock.set_speed(speed, time.monotonic_ns())
+        self.resume()
 
     def stall(self, duration_s: float) -> None:
-        """Stop sending for ``duration_s``; the schedule keeps running, so the delay shows as lateness."""
-        self._stall_until_ns = max(self._stall_until_ns, time.monotonic_ns() + int(duration_s * 1e9))
+        """Stop sending for ``duration_s`` from now (replacing a running stall); the schedule keeps
+        running, so the delay shows as lateness."""
+        self._stall_until_ns = time.monotonic_ns() + int(duration_s * 1e9)
+
+    def resume(self) -> None:
+        """End a running stall now (nothing to do when none runs)."""
+        self._stall_until_ns = 0
+
+    @property
+    def stalled(self) -> bool:
+        """Whether a stall is running."""
+        return self._stall_until_ns > time.monotonic_ns()
 
     # -- the loop ------------------------------------------------------------------------------------
 
@@ -190,8 +201,9 @@ class Publisher:
 
     async def _wait_stall(self) -> None:
         self._flush()
+        # In slices: a later stall, a resume or a speed change moves or ends the stall while it runs.
         while (left := self._stall_until_ns - time.monotonic_ns()) > 0:
-            await asyncio.sleep(left / 1e9)
+            await asyncio.sleep(min(left, MAX_SLEEP_NS) / 1e9)
         self._stall_until_ns = 0
 
     async def _backpressure(self) -> None:

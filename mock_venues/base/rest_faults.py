@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from mock_venues.base.durations import check_duration
+
 
 @dataclass
 class RestFaults:
@@ -33,17 +35,13 @@ class RestFaults:
             isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1
         ):
             raise ValueError(f"count must be a positive integer or null, got {self.count!r}")
-        if isinstance(self.delay_s, bool) or not isinstance(self.delay_s, int | float) or self.delay_s < 0:
-            raise ValueError(f"delay_s must be a non-negative number, got {self.delay_s!r}")
-        self.delay_s = float(self.delay_s)
-        if self.retry_after_s is not None and (
-            isinstance(self.retry_after_s, bool)
-            or not isinstance(self.retry_after_s, int)
-            or self.retry_after_s < 0
-        ):
-            raise ValueError(
-                f"retry_after_s must be a non-negative integer or null, got {self.retry_after_s!r}"
-            )
+        self.delay_s = check_duration("delay_s", self.delay_s, allow_zero=True)
+        if self.retry_after_s is not None:
+            if isinstance(self.retry_after_s, bool) or not isinstance(self.retry_after_s, int):
+                raise ValueError(
+                    f"retry_after_s must be a non-negative integer or null, got {self.retry_after_s!r}"
+                )
+            check_duration("retry_after_s", self.retry_after_s, allow_zero=True)
         if self.paths is not None:
             paths: Iterable[Any] = self.paths
             if isinstance(paths, str) or not all(isinstance(p, str) for p in paths):

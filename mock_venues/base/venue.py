@@ -29,6 +29,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from mock_venues.base.control_api import build_control_app
+from mock_venues.base.durations import check_duration
 from mock_venues.base.faults import FaultBook, FaultRule
 from mock_venues.base.history import VenueHistory
 from mock_venues.base.limits import ConnectionAttemptLimiter
@@ -38,6 +39,7 @@ from mock_venues.base.rest_faults import RestFaults
 from mock_venues.base.session import SessionBase
 from mock_venues.replay.clock import ReplayClock
 from mock_venues.replay.source import ReplaySource
+from tickstorm.http_guard import HEADER_READ_TIMEOUT_S, error_json, start_site
 from tickstorm.ports import listening
 
 
@@ -72,6 +74,7 @@ class VenueConfig:
     refuse_code: int = 2
     refuse_msg: str = "Invalid request: subscription refused"
     max_message_bytes: int = 2**16  # largest client message the WebSocket server reads
+    http_header_timeout_s: float = HEADER_READ_TIMEOUT_S  # REST/control: time to send a request head
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -159,6 +162,10 @@ class VenueBase:
         """The venue's REST application (None: the venue has no REST API)."""
         return None
 
+    def rest_error_body(self, status: int, message: str) -> bytes:
+        """The venue's REST error body for a request its HTTP parser refused (over-long line or header)."""
+        return error_json(status, message)
+
     def apply_rest_fault(self, faults: RestFaults) -> None:
         """Answer REST requests with an error status and/or slowly."""
         raise ValueError(f"the {self.name} venue has no REST API")
@@ -190,6 +197,10 @@ class VenueBase:
     def true_book(self, symbol: str, limit: int = 5000) -> dict[str, Any]:
         """The venue's true book of ``symbol`` now: ``{"id", "bids", "asks"}`` best first (KeyError)."""
         raise KeyError(symbol)
+
+    def books_crossed(self) -> dict[str, int]:
+        """Per symbol, how many updates left the venue's true book crossed (the invariant: none ever)."""
+        return {}
 
     def insert_gap(self, symbol: str, skip: int = 1) -> None:
         """Make ``symbol``'s sequence ids jump by ``skip`` (a gap a feed must detect)."""
@@ -229,22 +240,25 @@ class VenueBase:
         self.ws_url = f"ws://{host_for_url(cfg.host)}:{ws_port}"
         rest = self.rest_app()
         if rest is not None:
-            self.rest_url = await self._start_app(rest, cfg.rest_port, "REST server")
-        self.control_url = await self._start_app(build_control_app(self), cfg.control_port, "control API")
+            self.rest_url = await self._start_app(rest, cfg.rest_port, self.rest_error_body, "REST server")
+        self.control_url = await self._start_app(
+            build_control_app(self), cfg.control_port, error_json, "control API"
+        )
         self._replay_task = asyncio.create_task(self.publisher.run(), name="venue-replay")
         if cfg.autostart:
             self.start_replay()
 
-    async def _start_app(self, app: web.Application, port: int, what: str) -> str:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
+    async def _start_app(self, app: web.Application, port: int, error_body: Any, what: str) -> str:
+        runner, bound = await start_site(
+            app,
+            self.config.host,
+            port,
+            header_timeout_s=self.config.http_header_timeout_s,
+            error_body=error_body,
+            reuse_address=True,
+            what=what,
+        )
         self._runners.append(runner)
-        site = web.TCPSite(runner, self.config.host, port, reuse_address=True)
-        with listening(what, self.config.host, port):
-            await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # type: ignore[attr-defined]
-        bound = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         return f"http://{host_for_url(self.config.host)}:{bound}"
 
     async def stop(self) -> None:
@@ -379,16 +393,21 @@ class VenueBase:
         return [s.id for s in targets]
 
     def set_speed(self, speed: float | None) -> None:
-        """Change the replay speed live."""
+        """Change the replay speed live (ends a running stall)."""
         self.publisher.set_speed(speed)
         self.history.record_event(time.monotonic_ns(), "speed", speed=speed)
 
     def stall(self, duration_s: float) -> None:
-        """Stall the sender for ``duration_s`` seconds (the schedule keeps running)."""
-        if duration_s <= 0:
-            raise ValueError("duration_s must be positive")
+        """Stall the sender for ``duration_s`` seconds from now (the schedule keeps running), at most
+        :data:`~mock_venues.base.durations.MAX_DURATION_S`; a later stall replaces a running one."""
+        check_duration("duration_s", duration_s)
         self.publisher.stall(duration_s)
         self.history.record_event(time.monotonic_ns(), "stall", duration_s=duration_s)
+
+    def resume(self) -> None:
+        """End a running stall now."""
+        self.publisher.resume()
+        self.history.record_event(time.monotonic_ns(), "resume")
 
     def set_rest_fault(self, faults: RestFaults) -> None:
         """Answer REST requests with an error status and/or slowly (see :class:`RestFaults`)."""
@@ -407,6 +426,8 @@ class VenueBase:
             "published": self.publisher.published,
             "replay_started": self.publisher.started.is_set(),
             "replay_done": self.publisher.done.is_set(),
+            "stalled": self.publisher.stalled,
+            "books_crossed": self.books_crossed(),
             "symbols": len(self.source.symbols),
             "connections": {
                 str(s.id): {"streams": list(s.subscriptions), **self.session_state(s)}

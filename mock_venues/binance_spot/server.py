@@ -161,7 +161,22 @@ class BinanceSpotVenue(VenueBase):
             on_request=self._on_rest_request,
             exchange_info_template=_exchange_info_for(symbols),
         )
-        return BinanceSpotModel(self.market, rebase_times=cfg.rebase_times)
+        return BinanceSpotModel(
+            self.market,
+            rebase_times=cfg.rebase_times,
+            restart_snapshot=self.source.initial_snapshot,
+            on_crossed=self._on_book_crossed,
+        )
+
+    def _on_book_crossed(self, book: TrueBook) -> None:
+        bid, ask = book.best()
+        self.history.record_event(
+            time.monotonic_ns(), "book_crossed", symbol=book.symbol, id=book.last_update_id, bid=bid, ask=ask
+        )
+
+    def books_crossed(self) -> dict[str, int]:
+        """Per symbol, how many updates left its true book crossed (the invariant says: none)."""
+        return {s: b.crossings for s, b in self.market.books.items() if b.crossings}
 
     def _initial_book(self, symbol: str) -> TrueBook:
         book = TrueBook(symbol)
@@ -204,6 +219,11 @@ class BinanceSpotVenue(VenueBase):
     def rest_app(self) -> web.Application:
         """``/api/v3/...`` served from the market state."""
         return build_rest_app(self.market)
+
+    def rest_error_body(self, status: int, message: str) -> bytes:
+        """Binance's ``{"code","msg"}`` shape, code -1000 (UNKNOWN): what Binance answers to a request line
+        or header over its limits is not documented; the message is the HTTP parser's."""
+        return orjson.dumps({"code": -1000, "msg": message})
 
     def apply_rest_fault(self, faults: RestFaults) -> None:
         """The REST app reads the fault from the market state."""

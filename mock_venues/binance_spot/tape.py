@@ -24,6 +24,7 @@ from mock_venues.replay.records import Recorded, RecordingError
 from mock_venues.replay.source import Item, ReplaySource
 from tickstorm.recording import Record
 
+LOOP_RESTART = "loopRestart"  # the event of a loop restart message (never published)
 FANOUT_ID_STRIDE = 10**12  # id offset between fan-out clones: far above any recorded id range
 AGG_WINDOW_NS = 1_000_000  # a derived aggregate closes when the timeline moves this far past its last fill
 TRADE_DROPPED_KEYS = ("b", "a")  # buyer/seller order ids: gone from Binance spot trades since late 2023
@@ -313,6 +314,14 @@ class BinanceTape:
         agg = _span(self._agg, sym) * loop_index
         data = _shift_payload(rec.event, rec.data, depth, trade, agg)
         return Recorded(rec.offset_ns, sym, rec.stream, rec.event, data, venue_id_of(rec.event, data))
+
+    def loop_restart(self, loop_index: int, offset_ns: int) -> list[Recorded]:
+        """One :data:`LOOP_RESTART` message per symbol with depth diffs: its true book restarts from the
+        recording's first snapshot (see :class:`~mock_venues.binance_spot.model.BinanceSpotModel`)."""
+        return [
+            Recorded(offset_ns, symbol, "", LOOP_RESTART, {"s": symbol, "loop": loop_index}, 0)
+            for symbol in sorted(self._depth)
+        ]
 
     def clone(self, rec: Recorded, index: int, symbol: str, stream: str) -> Recorded:
         """Clone ``index``: ids shifted by ``index * FANOUT_ID_STRIDE``, symbol renamed."""

@@ -10,8 +10,9 @@ Files whose spans touch (within ``CAPTURE_JOIN_NS``) are one capture and share o
 captures; separate captures are each aligned to offset 0 and merged, so recordings from different days
 can drive one multi-symbol timeline. On top of the recorded timeline: messages the tape derives (Binance
 aggregate trades where only trades were recorded), symbol fan-out (clones ``<SYMBOL>F001``...), loop
-mode (ids keep increasing across loops) and burst amplification (gaps shorter than ``burst_gap_ms``
-divided by ``amplify``).
+mode (ids keep increasing across loops; each later loop starts with the tape's restart messages, which
+let the venue's model restart its state, e.g. a book from the first snapshot) and burst amplification
+(gaps shorter than ``burst_gap_ms`` divided by ``amplify``).
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ class Tape(Protocol):
 
     def shift_loop(self, rec: Recorded, loop_index: int) -> Recorded:
         """``rec`` in loop ``loop_index`` (ids continue after the previous loop's)."""
+
+    def loop_restart(self, loop_index: int, offset_ns: int) -> list[Recorded]:
+        """Messages placed before the first message of loop ``loop_index`` (>= 1) so the venue's market
+        model restarts what must not carry over from the previous loop ([]: nothing)."""
 
     def clone(self, rec: Recorded, index: int, symbol: str, stream: str) -> Recorded:
         """``rec`` as fan-out clone ``index`` of its symbol."""
@@ -164,14 +169,19 @@ class ReplaySource:
 
     # -- what the venue needs before the replay ----------------------------------------------------
 
-    def initial_snapshot(self, symbol: str) -> dict[str, Any] | None:
-        """The first recorded book snapshot of ``symbol`` (clones: theirs, ids shifted by the tape)."""
+    def initial_snapshot(self, symbol: str, loop_index: int = 0) -> dict[str, Any] | None:
+        """The first recorded book snapshot of ``symbol`` (clones: theirs, ids shifted by the tape), as it
+        stands in loop ``loop_index`` (ids shifted like the loop's messages)."""
         base, index = self.split_clone(symbol)
         snap = self.tape.initial_snapshot(base)
-        if snap is None or index == 0:
+        if snap is None or (index == 0 and loop_index == 0):
             return snap
         rec = Recorded(0, base, "", "snapshot", snap, self.tape.venue_id("snapshot", snap))
-        return self.tape.clone(rec, index, symbol, "").data
+        if loop_index:
+            rec = self.tape.shift_loop(rec, loop_index)
+        if index:
+            rec = self.tape.clone(rec, index, symbol, "")
+        return rec.data
 
     def split_clone(self, symbol: str) -> tuple[str, int]:
         """(recorded symbol, clone index) of a symbol of this timeline."""
@@ -209,12 +219,15 @@ class ReplaySource:
             last = 0
             items = self._one_pass()
             for rec in deriver.derive(items) if deriver is not None else items:
-                if first is None:
+                starts = first is None
+                if starts:
                     first = rec.offset_ns
                 last = rec.offset_ns
                 if loop_index:
                     rec = self.tape.shift_loop(rec, loop_index)
                     rec.offset_ns += offset_shift
+                    if starts:
+                        yield from self.tape.loop_restart(loop_index, rec.offset_ns)
                 yield rec
             if not self.loop or first is None:
                 return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from harness.checks.books import check_books
+from harness.checks.books import check_books, check_not_crossed
 from harness.checks.delivery import Delivered, Published, check_stream, delivered_streams
 from harness.checks.isolation import check_isolation
 from harness.checks.measures import check_dlq, check_latency, check_recovery, check_venue_limits
@@ -74,6 +74,23 @@ def test_books_compare_inside_the_snapshot_band_and_values_everywhere() -> None:
     stale = {**same_in_band, "id": 8}
     assert check_books({"v:X": (truth, stale)}).evidence["differences"]["v:X"] == ["book id 8 != venue 9"]
     assert not check_books({"v:X": (truth, None)}).ok
+
+
+def test_a_crossed_book_fails_wherever_it_comes_from() -> None:
+    good = {"id": 9, "bids": [["10", "1"], ["9", "2"]], "asks": [["11", "1"]]}
+    bad = {"id": 9, "bids": [["61728.00", "1"]], "asks": [["61686.02", "1"], ["61800", "1"]]}
+    assert check_not_crossed({"v:X": (good, good)}, {"v": []}).ok
+    assert check_not_crossed({"v:X": (good, None)}, {}).ok  # a book not in sync is the other check's
+    feed_copied = check_not_crossed({"v:X": (bad, bad)}, {})
+    assert not feed_copied.ok and len(feed_copied.evidence["crossed"]) == 2
+    assert "best bid 61728.00 >= best ask 61686.02" in feed_copied.summary
+    assert not check_not_crossed({"v:X": (good, {**bad, "band": ["1", "99999"]})}, {}).ok
+    equal = {"id": 1, "bids": [["10", "1"]], "asks": [["10", "1"]]}
+    assert not check_not_crossed({"v:X": (good, equal)}, {}).ok
+    during = check_not_crossed(
+        {"v:X": (good, good)}, {"v": [{"symbol": "X", "id": 7, "bid": ["11", "1"], "ask": ["10", "1"]}]}
+    )
+    assert not during.ok and "crossed 1 time(s)" in during.summary and "first at id 7" in during.summary
 
 
 def test_latency_recovery_dlq_limits() -> None:

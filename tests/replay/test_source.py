@@ -16,7 +16,7 @@ import pytest
 
 from feed.binance_spot.book_sync import BookSync, Step
 from mock_venues.binance_spot.book import TrueBook
-from mock_venues.binance_spot.tape import FANOUT_ID_STRIDE, binance_source
+from mock_venues.binance_spot.tape import FANOUT_ID_STRIDE, LOOP_RESTART, binance_source
 from mock_venues.recordings import BUNDLED, bundled, shared_recordings_dir, shared_stream_recordings
 from mock_venues.replay.records import Recorded, RecordingError
 from mock_venues.replay.source import ReplaySource
@@ -142,9 +142,14 @@ def test_fanout_clones_have_their_own_consistent_ids_and_books() -> None:
 def test_loop_keeps_ids_increasing_and_depth_contiguous() -> None:
     source = binance_source(bundled("spot-4sym-2021"), loop=True)
     one_pass = sum(1 for _ in binance_source(bundled("spot-4sym-2021")))
-    records = replay(source, limit=3 * one_pass)
+    restarts_per_loop = len(source.base_symbols)  # one loop-restart message per symbol with depth
+    records = replay(source, limit=3 * one_pass + 2 * restarts_per_loop)
     offsets = [r.offset_ns for r in records]
     assert offsets == sorted(offsets)
+    restarts = [i for i, r in enumerate(records) if r.event == LOOP_RESTART]
+    assert len(restarts) == 2 * restarts_per_loop
+    assert [records[i].data["loop"] for i in restarts] == [1] * 4 + [2] * 4
+    assert restarts[:4] == list(range(one_pass, one_pass + 4))  # before the loop's first message
     diffs = depth_by_symbol(records)["NKNUSDT"]
     assert len(diffs) == 3 * 150
     assert_contiguous(diffs)

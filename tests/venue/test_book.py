@@ -57,3 +57,43 @@ def test_matches_the_feed_book_on_any_diff_sequence(
         truth.apply_diff(i, i, b, a)
         feed.apply(b, a)
     assert truth.levels() == feed.top()
+
+
+def test_a_crossing_is_counted_with_the_first_one_kept() -> None:
+    book = TrueBook("X")
+    book.load_snapshot(10, [["10.00", "1"], ["9.00", "1"]], [["11.00", "1"], ["12.00", "1"]])
+    assert book.crossings == 0 and not book.crossed
+    book.apply_diff(11, 11, [["10.00", "0"]], [["10.50", "1"]])  # bid removed, a better ask: still fine
+    book.apply_diff(12, 12, [["10.40", "2"]], [])
+    assert book.crossings == 0 and not book.crossed
+    book.apply_diff(13, 13, [["10.50", "1"]], [])  # bid at the best ask: crossed
+    assert book.crossings == 1 and book.crossed
+    assert book.first_crossing == {"id": 13, "bid": ["10.50", "1"], "ask": ["10.50", "1"]}
+    book.apply_diff(14, 14, [["10.50", "0"]], [])
+    book.apply_diff(15, 15, [], [["9.50", "1"]])  # an ask below the best bid
+    assert book.crossings == 2 and book.first_crossing["id"] == 13
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.tuples(st.integers(90, 110), st.integers(0, 2)), max_size=4),
+            st.lists(st.tuples(st.integers(90, 110), st.integers(0, 2)), max_size=4),
+        ),
+        max_size=40,
+    )
+)
+def test_the_first_crossing_is_found_exactly(diffs: list[tuple[list[tuple[int, int]], ...]]) -> None:
+    book = TrueBook("X")
+    book.load_snapshot(0, [["99", "1"], ["95", "1"]], [["101", "1"], ["105", "1"]])
+    first_crossed: int | None = None
+    first_counted: int | None = None
+    for i, (bids, asks) in enumerate(diffs, start=1):
+        book.apply_diff(i, i, [[str(p), str(q)] for p, q in bids], [[str(p), str(q)] for p, q in asks])
+        best_bid = max((float(p) for p in book.bids), default=None)
+        best_ask = min((float(p) for p in book.asks), default=None)
+        if first_crossed is None and best_bid is not None and best_ask is not None and best_bid >= best_ask:
+            first_crossed = i
+        if first_counted is None and book.crossings:
+            first_counted = i
+    assert first_counted == first_crossed

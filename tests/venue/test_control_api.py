@@ -33,8 +33,8 @@ async def test_faults_lifecycle_over_http(venue_factory: VenueFactory) -> None:
         rule = await created.json()
         assert rule["kind"] == "drop" and rule["count"] == 3
         assert [r["id"] for r in await (await http.get(url)).json()] == [rule["id"]]
-        assert (await http.delete(f"{url}/{rule['id']}")).status == 200
-        assert (await http.delete(f"{url}/{rule['id']}")).status == 404
+        assert (await http.delete(f"{url}/{rule['id']}", json={})).status == 200
+        assert (await http.delete(f"{url}/{rule['id']}", json={})).status == 404
         assert await (await http.get(url)).json() == []
         assert any(e.event == "fault" for e in venue.history.events)
 
@@ -66,7 +66,9 @@ async def test_bad_requests_get_a_clear_400(
 
 async def test_invalid_json_body(venue_factory: VenueFactory) -> None:
     async with venue_factory() as venue, aiohttp.ClientSession() as http:
-        resp = await http.post(f"{venue.control_url}/faults", data=b"{nope")
+        resp = await http.post(
+            f"{venue.control_url}/faults", data=b"{nope", headers={"Content-Type": "application/json"}
+        )
         assert resp.status == 400 and "not valid JSON" in (await resp.json())["error"]
 
 
@@ -79,7 +81,7 @@ async def test_speed_change_and_replay_start_over_http(venue_factory: VenueFacto
         assert (
             await (await http.post(f"{venue.control_url}/replay/speed", json={"speed": None})).json()
         ) == {"speed": None}
-        await http.post(f"{venue.control_url}/replay/start")
+        await http.post(f"{venue.control_url}/replay/start", json={})
         frames = await collect_until_done(venue, ws)  # 30 s of recording, as fast as possible
         assert len(frames) == 150
         events = [e.event for e in venue.history.events]
@@ -95,7 +97,7 @@ async def test_rest_fault_set_and_clear(venue_factory: VenueFactory) -> None:
         assert (first.status, second.status) == (503, 200)
         await http.post(f"{venue.control_url}/rest-faults", json={"status": 500})
         assert (await http.get(f"{venue.rest_url}/api/v3/ping")).status == 500
-        await http.delete(f"{venue.control_url}/rest-faults")
+        await http.delete(f"{venue.control_url}/rest-faults", json={})
         assert (await http.get(f"{venue.rest_url}/api/v3/ping")).status == 200
 
 

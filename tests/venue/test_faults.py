@@ -62,7 +62,7 @@ def test_refuse_subscribe_is_not_a_message_rule() -> None:
         ({"kind": "drop", "count": True}, "count must be a positive integer"),
         ({"kind": "drop", "probability": 0}, "probability must be in"),
         ({"kind": "drop", "probability": 1.5}, "probability must be in"),
-        ({"kind": "drop", "duration_s": -1}, "duration_s must be a positive number"),
+        ({"kind": "drop", "duration_s": -1}, "duration_s must be a number of seconds, more than 0"),
         ({"kind": "drop", "stream": ""}, "stream must be a non-empty"),
     ],
 )

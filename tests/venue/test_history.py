@@ -45,7 +45,7 @@ def test_lateness_and_summary() -> None:
     summary = h.summary()
     assert summary["sent"] == 5
     assert summary["per_stream"] == {"btcusdt@trade": 4, "btcusdt@depth": 1}
-    assert summary["per_connection"] == {1: 4, 2: 1}
+    assert summary["per_connection"] == {"1": 4, "2": 1}
     assert summary["events"] == {"fault": 1}
 
 

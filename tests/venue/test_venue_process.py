@@ -31,7 +31,7 @@ async def test_ready_line_serves_and_stops_cleanly(sig: signal.Signals) -> None:
             assert await (await http.get(f"{ready['rest']}/api/v3/ping")).json() == {}
         async with connect(f"{ready['ws']}/ws/nknusdt@depth@100ms") as ws:
             async with aiohttp.ClientSession() as http:
-                await http.post(f"{ready['control']}/replay/start")
+                await http.post(f"{ready['control']}/replay/start", json={})
             first = await asyncio.wait_for(ws.recv(), 10)
             assert b"depthUpdate" in (first if isinstance(first, bytes) else first.encode())
         proc.signal(sig)
