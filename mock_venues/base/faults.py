@@ -51,6 +51,10 @@ _ACTION_OF = {
 }
 
 
+MAX_DURATION_S = (2**63 - 1) / 1e9
+"""The longest duration a fault or stall takes (its end in ns must fit 64 bits; about 292 years)."""
+
+
 class FaultError(ValueError):
     """A fault request that cannot be applied (unknown kind, bad parameter); the message says why."""
 
@@ -126,8 +130,12 @@ class FaultBook:
             raise FaultError(f"count must be a positive integer, got {count!r}")
         if not isinstance(probability, int | float) or not 0.0 < probability <= 1.0:
             raise FaultError(f"probability must be in (0, 1], got {probability!r}")
-        if duration_s is not None and (not isinstance(duration_s, int | float) or duration_s <= 0):
-            raise FaultError(f"duration_s must be a positive number, got {duration_s!r}")
+        if duration_s is not None and (
+            not isinstance(duration_s, int | float) or not 0 < duration_s <= MAX_DURATION_S
+        ):
+            raise FaultError(
+                f"duration_s must be a positive number up to {MAX_DURATION_S:.0f}, got {duration_s!r}"
+            )
         until = None if duration_s is None else now_ns + int(duration_s * 1e9)
         rule = FaultRule(next(self._ids), fault, stream, count, float(probability), until, now_ns)
         self._rules.append(rule)

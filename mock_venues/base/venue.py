@@ -29,7 +29,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from mock_venues.base.control_api import build_control_app
-from mock_venues.base.faults import FaultBook, FaultRule
+from mock_venues.base.faults import MAX_DURATION_S, FaultBook, FaultRule
 from mock_venues.base.history import VenueHistory
 from mock_venues.base.limits import ConnectionAttemptLimiter
 from mock_venues.base.publisher import MarketModel, Publisher
@@ -378,8 +378,8 @@ class VenueBase:
 
     def stall(self, duration_s: float) -> None:
         """Stall the sender for ``duration_s`` seconds (the schedule keeps running)."""
-        if duration_s <= 0:
-            raise ValueError("duration_s must be positive")
+        if not 0 < duration_s <= MAX_DURATION_S:
+            raise ValueError(f"duration_s must be positive and at most {MAX_DURATION_S:.0f}")
         self.publisher.stall(duration_s)
         self.history.record_event(time.monotonic_ns(), "stall", duration_s=duration_s)
 

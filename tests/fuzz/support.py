@@ -39,12 +39,6 @@ FUZZ = settings(
 )
 """Settings of every fuzz test."""
 
-SLOW_SHARE = 10
-"""Decoders reached only through an in-process HTTP app run 1/SLOW_SHARE of the budget (see docs)."""
-
-FUZZ_SLOW = settings(FUZZ, max_examples=max(EXAMPLES // SLOW_SHARE, 50))
-"""Settings of the fuzz tests that go through an in-process aiohttp app (about 1 ms per input)."""
-
 COUNTS: Counter[str] = Counter()
 """Inputs handed to each decoder in this process."""
 
