@@ -1,4 +1,4 @@
-"""nox sessions: tests, lint, chaos (the main job), soak (nightly), load, bench, and dev.
+"""nox sessions: tests, lint, chaos (the main job), soak and fuzz (nightly), load, bench, and dev.
 
 Each session builds its own virtualenv under .nox/, so a fresh machine needs only Python 3.11+ with venv
 and nox in a virtualenv (the README's commands: `python3 -m venv .venv && .venv/bin/pip install nox`).
@@ -55,6 +55,28 @@ def soak(session: nox.Session) -> None:
     session.install("-e", ".")
     junit = ["--junit", "runs/junit-soak.xml"] if CI else []
     session.run("tickstorm", "run", "scenarios/nightly", *junit, *session.posargs)
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Nightly fuzzing (tests/fuzz): 100,000 Hypothesis inputs per decoder of outside bytes, one decoder
+    after another; inputs tried per decoder go to runs/fuzz/summary.json (docs/fuzzing.md). The budget is
+    TICKSTORM_FUZZ_EXAMPLES (default here 100000); extra arguments go to pytest."""
+    session.install("-e", ".[test]")
+    examples = os.environ.get("TICKSTORM_FUZZ_EXAMPLES", "100000")
+    args = session.posargs or ["tests/fuzz"]
+    session.run(
+        "pytest",
+        "-n",
+        "0",
+        "-p",
+        "no:cacheprovider",
+        "--timeout=0",
+        "-m",
+        "fuzz",
+        *args,
+        env={"TICKSTORM_FUZZ_EXAMPLES": examples},
+    )
 
 
 @nox.session

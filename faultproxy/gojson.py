@@ -646,8 +646,15 @@ def float32_from_literal(text: str) -> float | None:
 
 
 def parse_body(body: bytes, target: GoType, current: Any = _UNSET) -> Any:
-    """Decode a request body into ``target`` like ``json.NewDecoder(body).Decode(&v)``."""
-    return decode(scan(body), target, current)
+    """Decode a request body into ``target`` like ``json.NewDecoder(body).Decode(&v)``.
+
+    A body nested deeper than Python's recursion allows (a few hundred levels; Go allows 10000) is refused
+    with Go's "exceeded max depth" (a deliberate difference, docs/proxy.md; found by tests/fuzz).
+    """
+    try:
+        return decode(scan(body), target, current)
+    except RecursionError:
+        raise JSONError("exceeded max depth") from None
 
 
 # ---------------------------------------------------------------------------------------------- encoding
@@ -687,7 +694,10 @@ def _shortest_digits32(value: float) -> tuple[str, int]:
     """Shortest decimal digits (and exponent of the first one) that round-trip through float32."""
     for precision in range(0, 10):
         text = f"{value:.{precision}e}"
-        back = struct.unpack("<f", struct.pack("<f", float(text)))[0]
+        try:
+            back = struct.unpack("<f", struct.pack("<f", float(text)))[0]
+        except OverflowError:  # rounded past float32's largest value (3.4025e38 -> 3.403e38; tests/fuzz)
+            continue
         if back == value:
             mantissa, exp = text.split("e")
             return mantissa.replace(".", "").rstrip("0") or "0", int(exp)

@@ -80,7 +80,7 @@ def schema_version(path: Path) -> int | None:
         return None
     try:
         doc = msgspec.json.decode(first)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested past msgspec's depth limit
         return 1
     if isinstance(doc, dict) and doc.get("type") == "schema":
         if doc.get("schema") != SCHEMA or not isinstance(doc.get("version"), int):
@@ -113,6 +113,14 @@ def _upgrade_v1(event: JournalEvent) -> JournalEvent:
     return event
 
 
+def _decode_line(line: bytes) -> JournalEvent:
+    """One journal line; ``msgspec.DecodeError`` also for JSON nested past msgspec's depth limit."""
+    try:
+        return _DECODER.decode(line)
+    except RecursionError as exc:
+        raise msgspec.DecodeError(f"JSON nested too deeply ({exc})") from None
+
+
 def read_journal(path: Path, *, skip_malformed: bool = False) -> Iterator[JournalEvent]:
     """Every event of a journal, in delivery order, as schema 2 (a torn last line from a kill is left out).
 
@@ -126,7 +134,7 @@ def read_journal(path: Path, *, skip_malformed: bool = False) -> Iterator[Journa
             if not line.endswith(b"\n"):
                 return  # torn write at the moment of the crash: that event was never delivered
             try:
-                event = _DECODER.decode(line)
+                event = _decode_line(line)
             except msgspec.DecodeError:
                 if not skip_malformed:
                     raise

@@ -89,11 +89,17 @@ def read_recording(path: Path) -> Iterator[Record]:
                 stream = obj.get("stream")
                 url = obj.get("url")
                 records += 1
+                try:
+                    time_ns = record_time_ns(obj)
+                except OverflowError:  # e.g. "ts": 1e308 (found by tests/fuzz)
+                    raise RecordingError(
+                        f"{path}:{lineno}: receive time out of range (ts {obj.get('ts')!r})"
+                    ) from None
                 yield Record(
                     path,
                     lineno,
                     src,
-                    record_time_ns(obj),
+                    time_ns,
                     stream if isinstance(stream, str) else None,
                     obj.get("data"),
                     url if isinstance(url, str) else None,

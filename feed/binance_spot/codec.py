@@ -149,6 +149,9 @@ _DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
 _COMBINED = msgspec.json.Decoder(_Combined)
 _ERROR = msgspec.json.Decoder(_ErrorReply)
 _ANY = msgspec.json.Decoder()
+_DECODE_ERRORS = (msgspec.DecodeError, RecursionError)
+"""What msgspec raises for a frame it cannot decode: DecodeError (ValidationError is one), and RecursionError
+for JSON nested past its depth limit (found by tests/fuzz)."""
 _EVENT_KIND = {"trade": "trade", "aggTrade": "aggTrade", "depthUpdate": "depth", "kline": "kline"}
 
 
@@ -170,7 +173,7 @@ def decode_payload(kind: str, data: bytes | memoryview, raw: bytes, stream: str 
         return Rejected(raw, f"unsupported stream kind {kind!r}", stream)
     try:
         event: Decoded = decoder.decode(data)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except _DECODE_ERRORS as exc:
         return Rejected(raw, f"invalid {kind} payload: {exc}", stream)
     bad = _BAD_DECIMAL[kind](event)
     if bad is not None:
@@ -244,7 +247,7 @@ def decode_frame(frame: bytes | str, stream: str | None = None) -> tuple[str | N
     if head.startswith(b'{"stream"'):
         try:
             wrapper = _COMBINED.decode(raw)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        except _DECODE_ERRORS as exc:
             hint = _stream_hint(raw)
             return hint, Rejected(raw, f"invalid combined-stream frame: {exc}", hint)
         if wrapper.stream == "!serverShutdown":
@@ -263,7 +266,7 @@ def decode_frame(frame: bytes | str, stream: str | None = None) -> tuple[str | N
 def _shutdown(data: bytes | memoryview, raw: bytes) -> Decoded:
     try:
         return msgspec.json.decode(data, type=ServerShutdown)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except _DECODE_ERRORS as exc:
         return Rejected(raw, f"invalid serverShutdown event: {exc}", "!serverShutdown")
 
 
@@ -271,14 +274,14 @@ def _decode_untyped(raw: bytes, stream: str | None) -> Decoded:
     """Frames whose shape is not known in advance: control replies, errors, raw events by their ``e``."""
     try:
         doc = _ANY.decode(raw)
-    except msgspec.DecodeError as exc:
+    except _DECODE_ERRORS as exc:
         return Rejected(raw, f"malformed JSON: {exc}", stream)
     if not isinstance(doc, dict):
         return Rejected(raw, f"expected a JSON object, got {type(doc).__name__}", stream)
     if "error" in doc:
         try:
             err = _ERROR.decode(raw)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        except _DECODE_ERRORS as exc:
             return Rejected(raw, f"invalid error reply: {exc}", stream)
         return ControlError(err.id, err.error.code, err.error.msg)
     if "result" in doc and "id" in doc:

@@ -180,7 +180,8 @@ def build_control_app(venue: VenueBase) -> web.Application:
     async def connections_close(request: web.Request) -> web.Response:
         body = await _body(request)
         code = _int(body, "code", 1000)
-        assert code is not None
+        if code is None:
+            raise BadControlRequest("code must be an integer close code")
         if code not in EXTERNAL_CLOSE_CODES and not 3000 <= code <= 4999:
             raise BadControlRequest(f"code {code} is not a close code a server may send")
         reason = body.get("reason", "")
@@ -198,7 +199,8 @@ def build_control_app(venue: VenueBase) -> web.Application:
         if not isinstance(symbol, str):
             raise BadControlRequest("symbol is required")
         skip = _int(body, "skip", 1)
-        assert skip is not None
+        if skip is None:
+            raise BadControlRequest("skip must be an integer")
         venue.insert_gap(symbol, skip)
         return _json({"symbol": symbol.upper(), "skip": skip})
 
