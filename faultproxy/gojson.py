@@ -646,15 +646,8 @@ def float32_from_literal(text: str) -> float | None:
 
 
 def parse_body(body: bytes, target: GoType, current: Any = _UNSET) -> Any:
-    """Decode a request body into ``target`` like ``json.NewDecoder(body).Decode(&v)``.
-
-    A body nested deeper than Python's recursion allows (a few hundred levels; Go allows 10000) is refused
-    with Go's "exceeded max depth" (a deliberate difference, docs/proxy.md; found by tests/fuzz).
-    """
-    try:
-        return decode(scan(body), target, current)
-    except RecursionError:
-        raise JSONError("exceeded max depth") from None
+    """Decode a request body into ``target`` like ``json.NewDecoder(body).Decode(&v)``."""
+    return decode(scan(body), target, current)
 
 
 # ---------------------------------------------------------------------------------------------- encoding
