@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from observability.render import to_yaml
+from tickstorm.lifeline import die_with_parent
 from tickstorm.ports import check_port
 
 PROMETHEUS_ENV = "TICKSTORM_PROMETHEUS"
@@ -171,6 +172,7 @@ class PrometheusServer:
                 "--log.level=info",
             ],
             stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent(),  # a SIGKILLed `tickstorm observe` leaves no Prometheus (Linux)
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=self.workdir,

@@ -20,6 +20,7 @@ import functools
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -44,9 +45,13 @@ def _prctl() -> Any | None:
 
 
 def die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` binding the child's life to this process (None where prctl is not available)."""
+    """A ``preexec_fn`` binding the child's life to this process (None where prctl is not available).
+
+    Also None off the main thread: the kernel signals the child when the *thread* that forked it ends, so a
+    child started from a worker thread (``asyncio.to_thread``) would be killed with that thread.
+    """
     prctl = _prctl()
-    if prctl is None:
+    if prctl is None or threading.current_thread() is not threading.main_thread():
         return None
     parent = os.getpid()
 

@@ -7,10 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 import psutil
 import pytest
+
+from tickstorm import lifeline
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -88,6 +91,14 @@ def test_die_with_parent_kills_the_child_when_its_parent_is_sigkilled() -> None:
     finally:
         if child.is_running():
             child.kill()
+
+
+def test_die_with_parent_is_not_used_off_the_main_thread() -> None:
+    """The kernel ties PR_SET_PDEATHSIG to the forking thread: from a worker thread the child would die
+    with that thread, so the caller gets no preexec_fn there (its own cleanup stops the child)."""
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(lifeline.die_with_parent).result() is None
+    assert (lifeline.die_with_parent() is not None) == sys.platform.startswith("linux")
 
 
 def test_a_service_stops_when_the_parent_it_was_started_by_dies() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
 from feed.metrics import FeedMetrics
@@ -45,6 +47,35 @@ def test_observe_scrapes_the_target_and_stops_on_ctrl_c(prometheus: str) -> None
         with pytest.raises(OSError):  # Prometheus is gone with it
             urllib.request.urlopen(f"{url}/-/ready", timeout=2)
     finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        metrics.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_sigkilled_observe_leaves_no_prometheus_behind(prometheus: str) -> None:
+    """SIGKILL gives observe no chance to stop its child: the kernel does (PR_SET_PDEATHSIG, Linux)."""
+    metrics = FeedMetrics()
+    port = metrics.serve("127.0.0.1", 0)
+    command = [sys.executable, "-m", "observability.cli", "--target", f"127.0.0.1:{port}"]
+    command += ["--listen", "127.0.0.1:0", "--scrape-interval", "1s"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    children: list[psutil.Process] = []
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert "http://" in first, first  # Prometheus is up
+        children = psutil.Process(process.pid).children()
+        assert [c.name() for c in children] == ["prometheus"]
+        process.kill()
+        process.wait(10)
+        _, alive = psutil.wait_procs(children, timeout=10)
+        assert not alive, "Prometheus outlived the SIGKILLed observe"
+    finally:
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
         if process.poll() is None:
             process.kill()
             process.wait(10)
