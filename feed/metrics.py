@@ -32,9 +32,13 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from tickstorm.http_guard import HEADER_READ_TIMEOUT_S
 from tickstorm.ports import listening
 
 PREFIX = "tickstorm_feed_"
+METRICS_READ_TIMEOUT_S = HEADER_READ_TIMEOUT_S
+"""How long a /metrics connection may stay silent (a half-sent request, an idle keep-alive) before it is
+closed: every connection holds a thread of prometheus_client's server."""
 
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.00001,
@@ -389,6 +393,10 @@ class FeedMetrics:
             raise RuntimeError("FeedMetrics is already serving; call close() first")
         with listening("metrics endpoint", host, port):
             server, thread = start_http_server(port, addr=host, registry=self.registry)
+        # A connection that sends no complete request within the timeout is closed (each holds a thread).
+        server.RequestHandlerClass = type(
+            "TimedMetricsHandler", (server.RequestHandlerClass,), {"timeout": METRICS_READ_TIMEOUT_S}
+        )
         self._server, self._thread = server, thread
         return int(server.server_port)
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import socket
+import time
 import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from feed import metrics as feed_metrics
 from feed.metrics import LATENCY_BUCKETS, FeedMetrics
 
 COUNTERS = [
@@ -155,3 +158,22 @@ def test_fast_histogram_exposes_the_same_buckets_as_prometheus_own() -> None:
         s for s in samples(theirs_reg) if "_created" not in s
     ]
     assert ours.count == len(values)
+
+
+@pytest.mark.timeout(30)
+def test_a_connection_that_never_finishes_its_request_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slowloris on /metrics: a half-sent request head is dropped after the read timeout, and the endpoint
+    still answers everyone else meanwhile."""
+    monkeypatch.setattr(feed_metrics, "METRICS_READ_TIMEOUT_S", 0.5)
+    metrics = FeedMetrics()
+    port = metrics.serve("127.0.0.1", 0)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            slow.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # the blank line never comes
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                assert response.status == 200
+            started = time.monotonic()
+            assert slow.recv(1024) == b""  # closed by the server, not by our 10 s timeout
+            assert time.monotonic() - started < 5
+    finally:
+        metrics.close()
