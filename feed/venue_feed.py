@@ -249,8 +249,10 @@ class VenueFeed:
             await self.recovery.close()
 
     async def add_streams(self, specs: list[StreamSpec]) -> list[str]:
-        """Carry more streams; returns the new stream names."""
+        """Carry more streams; returns the new stream names. Symbols the venue does not list are refused
+        (:class:`UnknownSymbols`) and nothing is added, as at start."""
         new = [s for s in specs if s.name not in self.engine.streams]
+        await self._check_symbols(new)
         self.engine.watch(new, time.monotonic_ns())
         await self.pool.add([s.name for s in new])
         self.flush()

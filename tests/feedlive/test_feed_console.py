@@ -72,6 +72,19 @@ async def test_unknown_symbols_are_refused_against_the_venue_listing(tmp_path: P
     assert err.count(b"\n") == 1
 
 
+async def test_symbols_added_at_runtime_are_checked_against_the_listing_too(tmp_path: Path) -> None:
+    config = VenueConfig(recordings=bundled("spot-btcusdt"), speed=20.0, autostart=False)
+    async with BinanceSpotVenue(config) as venue:
+        settings = FeedSettings(
+            symbols=["btcusdt"], streams=["trade"], ws_url=venue.ws_url, rest_url=venue.rest_url,
+            dlq_path=tmp_path / "dlq.sqlite",
+        )  # fmt: skip
+        async with Feed(settings) as feed:
+            with pytest.raises(UnknownSymbols, match=r"does not list symbol\(s\) NOPE "):
+                await feed.add_symbols(["nope"])
+            assert sorted(feed.venue().engine.streams) == ["btcusdt@trade"]  # nothing half-added
+
+
 async def test_json_logs_and_quiet(tmp_path: Path) -> None:
     async def stderr_of(*extra: str) -> list[str]:
         proc = await asyncio.create_subprocess_exec(
