@@ -116,8 +116,12 @@ class _Api:
         self.loop.run_until_complete(self.client.start_server())
 
     def request(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        # The body is what is fuzzed: sent as JSON, as a client must (tickstorm.http_guard answers other
+        # content types 415 before any handler reads the body; tests/venue/test_control_hardening.py).
+        headers = {"Content-Type": "application/json"} if method in ("POST", "DELETE") else {}
+
         async def call() -> tuple[int, bytes]:
-            async with self.client.request(method, path, data=body) as response:
+            async with self.client.request(method, path, data=body, headers=headers) as response:
                 return response.status, await response.read()
 
         return self.loop.run_until_complete(asyncio.wait_for(call(), 30))
