@@ -3,7 +3,8 @@
 The hooks (imported by tests/conftest.py) list ``<rootdir>/runs`` when the session starts and when it
 finishes, and fail the session naming every new entry. Under xdist only the controller checks, once every
 worker has finished, so a worker never sees another's half-done state. pytest's own ``--junitxml`` file is
-allowed there (the nox CI session writes ``runs/junit-tests.xml``).
+allowed there (the nox CI session writes ``runs/junit-tests.xml``), and so is what a session declares as its
+output with :func:`allow` (the nightly fuzz summary, ``runs/fuzz/``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ from pathlib import Path
 import pytest
 
 _BEFORE = pytest.StashKey[set[str]]()
+_ALLOWED = pytest.StashKey[set[str]]()
+
+
+def allow(config: pytest.Config, name: str) -> None:
+    """Declare ``runs/<name>`` an output of this session (not a stray write)."""
+    config.stash.setdefault(_ALLOWED, set()).add(name)
 
 
 def _runs(config: pytest.Config) -> Path:
@@ -36,7 +43,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if before is None:
         return
     runs = _runs(config)
-    allowed = set()
+    allowed = set(config.stash.get(_ALLOWED, set()))
     xml = getattr(config.option, "xmlpath", None)
     if xml and Path(xml).resolve().parent == runs.resolve():
         allowed.add(Path(xml).name)
