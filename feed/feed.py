@@ -30,6 +30,12 @@ from feed.metrics import BufferState, FeedMetrics, FeedState, StreamState
 from feed.venue_feed import VenueFeed
 
 TICK_MAX_S = 0.1
+STALL_S = 0.1
+"""A tick that comes this much later than it was due means the feed itself was not running (a GC pause,
+a descheduled VM, a SIGSTOP, a loaded machine): what the venues sent meanwhile is still unread."""
+STALL_GRACE_S = 0.1
+"""After such a stall, how long the I/O gets to read that backlog before anything time-based is judged
+(staleness, reorder hold windows, snapshot retries): the feed's own stall is not reported as the venue's."""
 log = logging.getLogger(__name__)
 
 
@@ -377,6 +383,8 @@ class Feed:
             deadline = min(deadlines, default=None)
             wait = TICK_MAX_S if deadline is None else min(max((deadline - now) / 1e9, 0.001), TICK_MAX_S)
             await asyncio.sleep(wait)
+            if time.monotonic_ns() - now > (wait + STALL_S) * 1e9:
+                await asyncio.sleep(STALL_GRACE_S)
             now = time.monotonic_ns()
             for venue in self.venues.values():
                 venue.tick(now)
