@@ -16,6 +16,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
+from typing import cast
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
@@ -394,8 +395,9 @@ class FeedMetrics:
         with listening("metrics endpoint", host, port):
             server, thread = start_http_server(port, addr=host, registry=self.registry)
         # A connection that sends no complete request within the timeout is closed (each holds a thread).
+        handler = cast(type, server.RequestHandlerClass)  # prometheus_client's WSGI handler class
         server.RequestHandlerClass = type(
-            "TimedMetricsHandler", (server.RequestHandlerClass,), {"timeout": METRICS_READ_TIMEOUT_S}
+            "TimedMetricsHandler", (handler,), {"timeout": METRICS_READ_TIMEOUT_S}
         )
         self._server, self._thread = server, thread
         return int(server.server_port)
