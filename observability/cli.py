@@ -22,6 +22,7 @@ from typing import Any
 DEFAULT_LISTEN = "127.0.0.1:9090"
 DEFAULT_INTERVAL = "5s"
 RULES_FILE = "alerts.yml"
+FIRST_SCRAPE_SLACK_S = 20.0  # beyond the scrape interval: discovery's 5 s tick plus a loaded machine
 
 
 def register(subparsers: Any) -> None:
@@ -141,8 +142,13 @@ def _announce(server: Any, targets: Sequence[str], interval: str, source: str) -
 
 
 def _report_first_scrape(server: Any, interval_s: float) -> None:
-    """Wait for each target's first scrape and say whether it worked."""
-    deadline = time.monotonic() + interval_s + 5
+    """Wait for each target's first scrape and say whether it worked.
+
+    Prometheus hands new targets to its scrapers at most every 5 s (its discovery manager's update
+    tick), then starts each scrape loop at a random offset within the interval: a first scrape can
+    take interval + 5 s on an idle machine, and a loaded one needs slack beyond that.
+    """
+    deadline = time.monotonic() + interval_s + FIRST_SCRAPE_SLACK_S
     while time.monotonic() < deadline:
         try:
             targets = server.targets()
