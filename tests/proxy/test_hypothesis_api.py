@@ -60,6 +60,8 @@ def _attrs(toxic_type: str) -> st.SearchStrategy[dict[str, Any] | None]:
     wrong = st.dictionaries(st.sampled_from(keys), WRONG, min_size=1, max_size=2)
     if toxic_type == "slicer":  # a wrong type must not leave average_size at 0 (unsafe, see docs)
         wrong = st.fixed_dictionaries({"average_size": st.just(5), "delay": WRONG})
+    if toxic_type == "bandwidth":  # a negative rate is refused on purpose (it crashes the real server)
+        wrong = wrong.filter(lambda attrs: attrs.get("rate") != -3)
     return st.one_of(good, good, wrong, st.none())
 
 
