@@ -42,6 +42,13 @@ class CryptoBook:
     bids: dict[float, float] = field(default_factory=dict)
     asks: dict[float, float] = field(default_factory=dict)
     t: int = 0
+    last_update_id: int = 0  # Binance's id of the snapshot: older diffs are not applied (nor published)
+
+    def load(self, snap: dict[str, Any]) -> None:
+        """A Binance REST depth snapshot."""
+        self.bids = {float(p): float(q) for p, q in snap["bids"] if float(q)}
+        self.asks = {float(p): float(q) for p, q in snap["asks"] if float(q)}
+        self.last_update_id = int(snap.get("lastUpdateId", 0))
 
     def apply(self, msg: dict[str, Any]) -> None:
         for side, levels in ((self.bids, msg.get("b", [])), (self.asks, msg.get("a", []))):
@@ -75,6 +82,7 @@ class AlpacaModel:
         self.bars: dict[str, Series] = {}
         self.books: dict[str, CryptoBook] = {}
         self.last_trades: dict[str, dict[str, Any]] = {}
+        self._minutes: dict[tuple[str, int], int] = {}  # (symbol, recorded minute) -> minute sent in
         self._initial_snapshot = initial_snapshot
         self._last_frame: bytes | None = None
         self._last_message: dict[str, Any] | None = None
@@ -91,8 +99,7 @@ class AlpacaModel:
             book = self.books[symbol] = CryptoBook()
             snap = self._initial_snapshot(symbol) if self._initial_snapshot is not None else None
             if snap is not None:
-                book.bids = {float(p): float(q) for p, q in snap["bids"] if float(q)}
-                book.asks = {float(p): float(q) for p, q in snap["asks"] if float(q)}
+                book.load(snap)
         return book
 
     def apply(self, rec: Recorded, intended_ns: int) -> tuple[int, Any] | None:
@@ -101,20 +108,27 @@ class AlpacaModel:
         kind = data["T"]
         if kind == "snapshot":
             book = self.book(data["S"])
-            book.bids = {float(p): float(q) for p, q in data["bids"] if float(q)}
-            book.asks = {float(p): float(q) for p, q in data["asks"] if float(q)}
+            if rec.venue_id > book.last_update_id:
+                book.load({**data, "lastUpdateId": rec.venue_id})
             return None
+        if kind == "o" and rec.venue_id <= self.book(data["S"]).last_update_id:
+            return None  # a diff the snapshot already holds (Binance's procedure): not published
         msg = {k: v for k, v in data.items() if k != "_r"}
+        symbol = msg.get("S", "")
         if self.rebase_times and "t" in msg:
             shift = self.wall_ns(intended_ns) - data["_r"]
             if kind in ("b", "u"):
+                # The minute its first trade was sent in (at replay speeds other than 1 several recorded
+                # minutes may share one), else the shifted minute.
                 shifted = msg["t"] + shift
-                msg["t"] = shifted - shifted % MINUTE_NS
+                msg["t"] = self._minutes.get((symbol, msg["t"]), shifted - shifted % MINUTE_NS)
             elif kind == "d":
                 msg["t"] = et_midnight(msg["t"] + shift)
             else:
                 msg["t"] += shift
-        symbol = msg.get("S", "")
+            if kind == "t":
+                recorded_minute = data["_r"] - data["_r"] % MINUTE_NS
+                self._minutes.setdefault((symbol, recorded_minute), msg["t"] - msg["t"] % MINUTE_NS)
         if kind == "t":
             self.trades.setdefault(symbol, Series()).add(msg)
             self.last_trades[symbol] = msg

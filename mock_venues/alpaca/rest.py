@@ -43,6 +43,7 @@ class RestState:
     model: AlpacaModel
     key_ok: Callable[[str, str], bool]
     rate_per_minute: int = 200
+    page_max: int = MAX_LIMIT  # items per page at most, whatever the limit asked (Alpaca: 10000)
     faults: RestFaults = field(default_factory=RestFaults)
     on_request: Callable[[str, int], None] | None = None
     _windows: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> (minute, used)
@@ -115,10 +116,11 @@ def _params(request: web.Request) -> tuple[int | None, int | None, int, int, boo
 
 
 def _page(
-    series: dict[str, Series], symbols: list[str], kind: str, request: web.Request
+    series: dict[str, Series], symbols: list[str], kind: str, request: web.Request, page_max: int
 ) -> tuple[dict[str, list[dict[str, Any]]], str | None]:
     """One page over the symbols (in the order asked), items in time order within a symbol."""
     start, end, limit, offset, desc = _params(request)
+    limit = min(limit, page_max)
     flat: list[tuple[str, dict[str, Any]]] = []
     for symbol in symbols:
         s = series.get(symbol)
@@ -200,14 +202,14 @@ def build_rest_app(state: RestState) -> web.Application:
                 tf = request.query.get("timeframe", "1Min")
                 if tf not in ("1Min", "1T"):
                     raise BadParam("the mock serves timeframe=1Min only")
-            items, token = _page(store(), _symbols(request), kind, request)
+            items, token = _page(store(), _symbols(request), kind, request, state.page_max)
             return _json(200, {kind: items, "next_page_token": token})
 
         return handler
 
     async def single_trades(request: web.Request) -> web.Response:
         symbol = request.match_info["symbol"]
-        items, token = _page(model.trades, [symbol], "trades", request)
+        items, token = _page(model.trades, [symbol], "trades", request, state.page_max)
         return _json(200, {"trades": items.get(symbol, []), "symbol": symbol, "next_page_token": token})
 
     async def crypto_books(request: web.Request) -> web.Response:

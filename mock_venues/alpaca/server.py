@@ -423,6 +423,13 @@ class AlpacaVenue(VenueBase):
         symbol = self._symbol(symbol)
         series = self.market.trades.get(symbol)
         published = series.items if series is not None else []
+        bars = self.market.bars.get(symbol)
+        if bars is not None and bars.items:
+            # Trades of the last minute whose bar is out, so the correction also updates a bar ("u").
+            minute = bars.items[-1]["t"]
+            in_bar = [m for m in published if minute <= m["t"] < minute + MINUTE_NS]
+            if len(in_bar) >= count + cancels:
+                published = in_bar
         if len(published) < count + cancels:
             raise ValueError(f"{symbol}: only {len(published)} trades published so far")
         now = self.market.wall_ns(time.monotonic_ns())
