@@ -234,7 +234,11 @@ class AlpacaVenue(VenueBase):
         self.accounts: dict[tuple[str, str], set[int]] = {}  # (key, endpoint path) -> session ids
         self.refuse: dict[int, int] = {}  # error code -> auths still to refuse with it (faults)
         self.rest_state = RestState(
-            self.market, self.key_ok, int(extra.get("rest_rate_per_minute", 200)), on_request=self._on_rest
+            self.market,
+            self.key_ok,
+            int(extra.get("rest_rate_per_minute", 200)),
+            on_request=self._on_rest,
+            page_max=int(extra.get("rest_page_max", 10_000)),
         )
 
     # -- venue parts --------------------------------------------------------------------------------------
