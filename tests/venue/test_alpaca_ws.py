@@ -14,6 +14,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from mock_venues.base.control_client import ControlError, RemoteVenue
 from tests.venue.alpaca_support import alpaca_venue, connect, recv, recv_until, send, wait_for
+from tests.venue.conftest import running_venue
 
 pytestmark = pytest.mark.timeout(60)
 AUTH = {"action": "auth", "key": "key", "secret": "secret"}
@@ -280,3 +281,12 @@ async def test_rest_auth_errors_rate_limit_and_single_symbol_trades() -> None:
                     resp.headers["X-RateLimit-Remaining"] == "0"
                     and int(resp.headers["X-RateLimit-Reset"]) > 0
                 )
+
+
+async def test_binance_keeps_compression_off_and_has_no_venue_faults() -> None:
+    async with running_venue() as venue, RemoteVenue(venue.control_url) as remote:
+        async with connect(f"{venue.ws_url}/ws", compression="deflate") as ws:
+            assert ws.response is not None
+            assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        with pytest.raises(ControlError, match="400 the binance-spot venue has no venue faults"):
+            await remote.venue_fault("halt", symbol="BTCUSDT")
