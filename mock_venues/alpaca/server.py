@@ -33,6 +33,7 @@ from mock_venues.alpaca.protocol import (
 )
 from mock_venues.alpaca.rest import RestState, build_rest_app
 from mock_venues.alpaca.tape import MINUTE_NS, AlpacaTape, trade_key
+from mock_venues.base.reference import ReferenceClient
 from mock_venues.base.rest_faults import RestFaults
 from mock_venues.base.session import SessionBase
 from mock_venues.base.venue import HandshakeError, VenueBase, VenueConfig
@@ -205,6 +206,23 @@ class AlpacaSession(SessionBase):
         raise NotImplementedError
 
 
+def reference_ids(frame: bytes) -> list[tuple[str, int]]:
+    """(client stream, history key) of the keyed messages of one JSON frame (see docs/venue-alpaca.md)."""
+    try:
+        messages = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        return []
+    out: list[tuple[str, int]] = []
+    for m in messages if isinstance(messages, list) else []:
+        kind = m.get("T") if isinstance(m, dict) else None
+        if kind == "t" and "i" in m:
+            key = trade_key(m["x"], m["i"]) if "x" in m else m["i"]
+            out.append((client_stream("trades", m["S"]), key))
+        elif kind == "n":
+            out.append(("news", m["id"]))
+    return out
+
+
 class AlpacaVenue(VenueBase):
     """A running mock Alpaca market-data venue (async context manager)."""
 
@@ -242,6 +260,26 @@ class AlpacaVenue(VenueBase):
         )
 
     # -- venue parts --------------------------------------------------------------------------------------
+
+    @classmethod
+    def reference_client(cls, ws_url: str, streams: list[str]) -> ReferenceClient:
+        """A bare JSON client of one endpoint (crypto when every symbol has a ``/``, else stocks) reading
+        the history keys of trades, order books and news (docs/venue-alpaca.md); other streams are
+        subscribed but not keyed (their keys are the venue's counters)."""
+        symbols = [name.partition(".")[2] for name in streams if name != "news"]
+        crypto = bool(symbols) and all("/" in s for s in symbols)
+        path = "/v1beta3/crypto/us" if crypto else "/v2/sip"
+        if streams == ["news"]:
+            path = "/v1beta1/news"
+        channels: dict[str, list[str]] = {}
+        for name in streams:
+            channel, _, symbol = name.partition(".")
+            channels.setdefault(channel, []).append(symbol or "*")
+        frames = [
+            orjson.dumps({"action": "auth", "key": "reference", "secret": "reference"}).decode(),
+            orjson.dumps({"action": "subscribe", **channels}).decode(),
+        ]
+        return ReferenceClient(f"{ws_url}{path}", reference_ids, frames)
 
     def build_source(self) -> ReplaySource:
         """The Alpaca tape over the configured recordings."""

@@ -4,6 +4,7 @@ faults through the control API (RemoteVenue.venue_fault)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
@@ -12,6 +13,7 @@ import orjson
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from mock_venues.alpaca.server import AlpacaVenue
 from mock_venues.base.control_client import ControlError, RemoteVenue
 from tests.venue.alpaca_support import alpaca_venue, connect, recv, recv_until, send, wait_for
 from tests.venue.conftest import running_venue
@@ -290,3 +292,24 @@ async def test_binance_keeps_compression_off_and_has_no_venue_faults() -> None:
             assert "Sec-WebSocket-Extensions" not in ws.response.headers
         with pytest.raises(ControlError, match="400 the binance-spot venue has no venue faults"):
             await remote.venue_fault("halt", symbol="BTCUSDT")
+
+
+async def test_reference_client_reads_the_keys_the_venue_sent() -> None:
+    async with alpaca_venue() as venue:
+        client = AlpacaVenue.reference_client(venue.ws_url, ["trades.IBM", "trades.BAC", "quotes.IBM"])
+        assert client.url.endswith("/v2/sip")
+        async with connect(client.url) as ws:
+            for frame in client.subscribe:
+                await ws.send(frame)
+            await wait_for(lambda: bool(venue.state()["connections"]), what="reference client")
+            await asyncio.sleep(0.2)
+            venue.start_replay()
+            await venue.wait_replay_done(30)
+            with pytest.raises(TimeoutError):
+                while True:
+                    client.on_frame(await asyncio.wait_for(ws.recv(decode=False), 1.0), 0)
+        for stream in ("trades.IBM", "trades.BAC"):
+            assert client.received[stream] == venue.history.ids(stream)
+        assert "quotes.IBM" not in client.received
+        crypto = AlpacaVenue.reference_client(venue.ws_url, ["trades.BTC/USD"])
+        assert crypto.url.endswith("/v1beta3/crypto/us")
