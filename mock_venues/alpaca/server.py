@@ -93,18 +93,20 @@ class AlpacaSession(SessionBase):
 
     # -- send side ---------------------------------------------------------------------------------------
 
-    def queue(self, frame: bytes) -> None:
-        """Queue one data frame in the session's encoding (news: only items matching the subscription)."""
+    def queue(self, frame: bytes) -> bool:
+        """Queue one data frame in the session's encoding; False for a news item outside the session's
+        news symbols (not sent, not recorded)."""
         model = self.alpaca.market
         msg = model.message_of(frame)
         if msg is not None and msg.get("T") == "n":
             wanted = self.proto.news_symbols()
             if "*" not in wanted and not wanted.intersection(msg.get("symbols", [])):
-                return
+                return False
         if not self._binary:
             frame = model.json_frame(frame)
         self._pending.append(_frame_header(len(frame), self._binary))
         self._pending.append(frame)
+        return True
 
     def queue_raw(self, frame: bytes) -> None:
         """Write one frame already in the session's encoding now (bypassing the news filter)."""

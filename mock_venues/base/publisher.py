@@ -38,8 +38,9 @@ class Subscriber(Protocol):
     def open(self) -> bool:
         """Whether frames can still be queued."""
 
-    def queue(self, frame: bytes) -> None:
-        """Queue one text frame (already encoded) for sending."""
+    def queue(self, frame: bytes) -> bool | None:
+        """Queue one text frame (already encoded) for sending; False: the session does not want this
+        message (e.g. a news item outside its symbols), so it is not recorded as sent."""
 
     def flush(self) -> None:
         """Write everything queued to the socket."""
@@ -288,7 +289,8 @@ class Publisher:
             if not session.open:
                 continue
             prefix = route.prefix
-            session.queue(prefix + payload + route.suffix if prefix else payload)
+            if session.queue(prefix + payload + route.suffix if prefix else payload) is False:
+                continue
             record(session.id, route.stream_id, venue_id, intended, now, flag)
             dirty[session.id] = session
 

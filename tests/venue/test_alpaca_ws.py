@@ -313,3 +313,18 @@ async def test_reference_client_reads_the_keys_the_venue_sent() -> None:
         assert "quotes.IBM" not in client.received
         crypto = AlpacaVenue.reference_client(venue.ws_url, ["trades.BTC/USD"])
         assert crypto.url.endswith("/v1beta3/crypto/us")
+
+
+async def test_news_go_to_sessions_whose_symbols_match_and_only_those_are_recorded() -> None:
+    async with alpaca_venue() as venue, connect(f"{venue.ws_url}/v1beta1/news", True) as ws:
+        await _login(ws, True)
+        await send(ws, {"action": "subscribe", "news": ["TSN"]}, True)
+        assert await recv(ws) == [{"T": "subscription", "news": ["TSN"]}]
+        venue.start_replay()
+        item = await recv_until(ws, lambda m: m["T"] == "n")
+        assert item["source"] == "marketwatch" and "TSN" in item["symbols"]
+        assert isinstance(item["created_at"], msgpack.Timestamp)
+        await venue.wait_replay_done(30)
+        (conn_id,) = venue.sessions
+        assert venue.history.ids("news", connection=conn_id) == [1]
+        assert venue.timeline.ids("news") == [1, 2]
