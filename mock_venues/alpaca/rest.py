@@ -44,6 +44,8 @@ class RestState:
     key_ok: Callable[[str, str], bool]
     rate_per_minute: int = 200
     page_max: int = MAX_LIMIT  # items per page at most, whatever the limit asked (Alpaca: 10000)
+    market_of: Callable[[str], str | None] = lambda symbol: None  # symbol -> "stocks"/"crypto"/...
+    clock: Callable[[], float] = time.time  # Unix seconds (tests pin it)
     faults: RestFaults = field(default_factory=RestFaults)
     on_request: Callable[[str, int], None] | None = None
     _windows: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> (minute, used)
@@ -159,7 +161,7 @@ def build_rest_app(state: RestState) -> web.Application:
             if not state.key_ok(key, secret):
                 status = 403
                 return _json(403, {"message": "forbidden."})
-            allowed, remaining, reset = state.charge(key, time.time())
+            allowed, remaining, reset = state.charge(key, state.clock())
             limit_headers = {
                 "X-RateLimit-Limit": str(state.rate_per_minute),
                 "X-RateLimit-Remaining": str(remaining),
@@ -196,19 +198,22 @@ def build_rest_app(state: RestState) -> web.Application:
 
     model = state.model
 
-    def multi(kind: str, store: Callable[[], dict[str, Series]]) -> Any:
+    def multi(kind: str, store: Callable[[], dict[str, Series]], market: str = "stocks") -> Any:
         async def handler(request: web.Request) -> web.Response:
             if kind == "bars":
                 tf = request.query.get("timeframe", "1Min")
                 if tf not in ("1Min", "1T"):
                     raise BadParam("the mock serves timeframe=1Min only")
-            items, token = _page(store(), _symbols(request), kind, request, state.page_max)
+            symbols = [s for s in _symbols(request) if state.market_of(s) in (market, None)]
+            items, token = _page(store(), symbols, kind, request, state.page_max)
             return _json(200, {kind: items, "next_page_token": token})
 
         return handler
 
     async def single_trades(request: web.Request) -> web.Response:
         symbol = request.match_info["symbol"]
+        if state.market_of(symbol) not in ("stocks", None):
+            raise BadParam(f"invalid symbol: {symbol}")
         items, token = _page(model.trades, [symbol], "trades", request, state.page_max)
         return _json(200, {"trades": items.get(symbol, []), "symbol": symbol, "next_page_token": token})
 
@@ -229,7 +234,7 @@ def build_rest_app(state: RestState) -> web.Application:
             web.get("/v2/stocks/quotes", multi("quotes", lambda: model.quotes)),
             web.get("/v2/stocks/bars", multi("bars", lambda: model.bars)),
             web.get("/v2/stocks/{symbol}/trades", single_trades),
-            web.get("/v1beta3/crypto/us/trades", multi("trades", lambda: model.trades)),
+            web.get("/v1beta3/crypto/us/trades", multi("trades", lambda: model.trades, "crypto")),
             web.get("/v1beta3/crypto/us/latest/orderbooks", crypto_books),
         ]
     )

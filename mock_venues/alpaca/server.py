@@ -259,6 +259,7 @@ class AlpacaVenue(VenueBase):
             int(extra.get("rest_rate_per_minute", 200)),
             on_request=self._on_rest,
             page_max=int(extra.get("rest_page_max", 10_000)),
+            market_of=self._market_name,
         )
 
     # -- venue parts --------------------------------------------------------------------------------------
@@ -346,6 +347,10 @@ class AlpacaVenue(VenueBase):
         """Quotes and bars supersede their predecessors; trades, corrections, cancels, books, news count."""
         channel = client_stream_name.partition(".")[0]
         return channel in ("quotes", "bars", "updatedBars", "dailyBars", "statuses", "lulds")
+
+    def _market_name(self, symbol: str) -> str | None:
+        market = self.tape.markets.get(symbol)
+        return market.value if market is not None else None
 
     def symbols_of(self, market: Market, channel: str) -> list[str]:
         """The symbols a ``*`` subscription of ``channel`` on ``market`` covers."""

@@ -252,7 +252,8 @@ async def test_correction_burst_halt_and_luld_reach_subscribers() -> None:
 
 
 async def test_rest_auth_errors_rate_limit_and_single_symbol_trades() -> None:
-    async with alpaca_venue(extra={"rest_rate_per_minute": 3}) as venue:
+    async with alpaca_venue(extra={"rest_rate_per_minute": 4}) as venue:
+        venue.rest_state.clock = lambda: 1_800_000_030.0  # one minute window for the whole test
         venue.start_replay()
         await venue.wait_replay_done(30)
         async with aiohttp.ClientSession() as http:
@@ -268,8 +269,8 @@ async def test_rest_auth_errors_rate_limit_and_single_symbol_trades() -> None:
             async with http.get(url, headers=headers, params={"limit": "5"}) as resp:
                 body = orjson.loads(await resp.read())
                 assert resp.status == 200 and body["symbol"] == "IBM" and len(body["trades"]) == 5
-                assert body["next_page_token"] and resp.headers["X-RateLimit-Limit"] == "3"
-                assert resp.headers["X-RateLimit-Remaining"] == "2"
+                assert body["next_page_token"] and resp.headers["X-RateLimit-Limit"] == "4"
+                assert resp.headers["X-RateLimit-Remaining"] == "3"
             token = body["next_page_token"]
             async with http.get(url, headers=headers, params={"limit": "5", "page_token": token}) as resp:
                 page2 = orjson.loads(await resp.read())["trades"]
@@ -277,12 +278,15 @@ async def test_rest_auth_errors_rate_limit_and_single_symbol_trades() -> None:
             assert [t["i"] for t in body["trades"] + page2] == [m["i"] for m in published[:10]]
             async with http.get(url, headers=headers, params={"limit": "0"}) as resp:
                 assert resp.status == 400
+            crypto_on_stocks = {"symbols": "BTC/USD,IBM", "limit": "1"}
+            async with http.get(
+                f"{venue.rest_url}/v2/stocks/trades", headers=headers, params=crypto_on_stocks
+            ) as r:
+                assert list((await r.json())["trades"]) == ["IBM"]  # a crypto symbol is no stock
             async with http.get(url, headers=headers) as resp:
                 assert resp.status == 429 and await resp.json() == {"message": "too many requests."}
-                assert (
-                    resp.headers["X-RateLimit-Remaining"] == "0"
-                    and int(resp.headers["X-RateLimit-Reset"]) > 0
-                )
+                assert resp.headers["X-RateLimit-Remaining"] == "0"
+                assert resp.headers["X-RateLimit-Reset"] == "1800000060"  # the end of the pinned minute
 
 
 async def test_binance_keeps_compression_off_and_has_no_venue_faults() -> None:
