@@ -3,7 +3,8 @@ out; the server does the I/O, as in websockets' sans-I/O split).
 
 Client stream names (the venue history's stream column, and what a feed joins on): ``<channel>.<symbol>``
 with Alpaca's channel names and symbols as Alpaca writes them (``trades.IBM``, ``quotes.BTC/USD``,
-``orderbooks.BTC/USD``, ``trades.SPY230901C00430000``, ``corrections.IBM``), and ``news`` for news.
+``orderbooks.BTC/USD``, ``trades.SPY230901C00430000``, ``corrections.IBM``), and ``news.*`` for news
+(one stream: an item has several symbols, and a session gets it once).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ CHANNELS: dict[Market, tuple[str, ...]] = {
     Market.OPTIONS: ("trades", "quotes"),
     Market.NEWS: ("news",),
 }
+NEWS_STREAM = "news.*"  # every news item, whatever its symbols (sessions filter by their own)
 AUTO_CHANNELS = ("corrections", "cancelErrors")  # stocks: follow trades, not subscribable on their own
 STOCK_FEEDS = ("iex", "sip", "test", "delayed_sip")
 OPTION_FEEDS = ("indicative", "opra")
@@ -74,7 +76,7 @@ def parse_path(path: str) -> Endpoint | None:
 
 def client_stream(channel: str, symbol: str) -> str:
     """The history/route name of one (channel, symbol) subscription."""
-    return "news" if channel == "news" else f"{channel}.{symbol}"
+    return NEWS_STREAM if channel == "news" else f"{channel}.{symbol}"
 
 
 @dataclass
@@ -198,7 +200,7 @@ class AlpacaProtocol:
         for channel, symbols in self.subs.items():
             for symbol in symbols:
                 if channel == "news":
-                    out.add("news")
+                    out.add(NEWS_STREAM)
                 elif symbol == "*":
                     out.update(client_stream(channel, s) for s in symbols_of(channel))
                 else:

@@ -24,6 +24,7 @@ from mock_venues.alpaca.codec import Encoding, decode_request, encode, encoding_
 from mock_venues.alpaca.model import AlpacaModel
 from mock_venues.alpaca.protocol import (
     CHANNELS,
+    NEWS_STREAM,
     AlpacaProtocol,
     Endpoint,
     Market,
@@ -221,7 +222,7 @@ def reference_ids(frame: bytes) -> list[tuple[str, int]]:
             key = trade_key(m["x"], m["i"]) if "x" in m else m["i"]
             out.append((client_stream("trades", m["S"]), key))
         elif kind == "n":
-            out.append(("news", m["id"]))
+            out.append((NEWS_STREAM, m["id"]))
     return out
 
 
@@ -267,12 +268,12 @@ class AlpacaVenue(VenueBase):
     @classmethod
     def reference_client(cls, ws_url: str, streams: list[str]) -> ReferenceClient:
         """A bare JSON client of one endpoint (crypto when every symbol has a ``/``, else stocks) reading
-        the history keys of trades, order books and news (docs/venue-alpaca.md); other streams are
+        the history keys of trades and news (docs/venue-alpaca.md); other streams are
         subscribed but not keyed (their keys are the venue's counters)."""
-        symbols = [name.partition(".")[2] for name in streams if name != "news"]
+        symbols = [name.partition(".")[2] for name in streams if name != NEWS_STREAM]
         crypto = bool(symbols) and all("/" in s for s in symbols)
         path = "/v1beta3/crypto/us" if crypto else "/v2/sip"
-        if streams == ["news"]:
+        if streams == [NEWS_STREAM]:
             path = "/v1beta1/news"
         channels: dict[str, list[str]] = {}
         for name in streams:
@@ -336,8 +337,8 @@ class AlpacaVenue(VenueBase):
     def replay_stream_for(self, client_stream_name: str) -> str | None:
         """Every ``<channel>.<symbol>`` of a known symbol is routed under its own name (fault messages such
         as corrections and statuses are published on streams the recording does not carry)."""
-        if client_stream_name == "news":
-            return "news"
+        if client_stream_name == NEWS_STREAM:
+            return NEWS_STREAM
         channel, _, symbol = client_stream_name.partition(".")
         if symbol in self.tape.markets and any(channel in c for c in CHANNELS.values()):
             return client_stream_name

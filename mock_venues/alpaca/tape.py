@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mock_venues.alpaca.codec import parse_rfc3339
-from mock_venues.alpaca.protocol import Market
+from mock_venues.alpaca.protocol import NEWS_STREAM, Market
 from mock_venues.replay.records import Recorded, RecordingError
 from mock_venues.replay.source import Item
 from tickstorm.recording import Record
@@ -255,7 +255,7 @@ class AlpacaDeriver:
                 "symbols": list(d["symbols"]),
                 "source": d["source"],
             }
-            yield self._rec(rec, "news", msg, d["id"], recorded_ns=ns)
+            yield self._rec(rec, NEWS_STREAM, msg, d["id"], recorded_ns=ns)
         elif event == "binance_trade":
             sym = rec.symbol
             price, size = float(d["p"]), float(d["q"])
@@ -384,7 +384,7 @@ class AlpacaTape:
         """Learn the symbols, their markets, the streams and the first book snapshots."""
         _, symbol, _, event, data = item
         if event == "news":
-            self._streams["news"] = ""
+            self._streams[NEWS_STREAM] = ""
             return
         if event == "snapshot":
             self._snapshots.setdefault(symbol, data)

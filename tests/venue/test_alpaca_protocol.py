@@ -210,6 +210,7 @@ def test_channel_errors() -> None:
     n.on_request(Auth("k", "s"))
     assert _codes(n.on_request(Subscribe(False, {"trades": ("*",)}))) == [410]
     assert n.on_request(Subscribe(False, {"news": ("*",)})).replies == [{"T": "subscription", "news": ["*"]}]
+    assert n.streams(lambda channel: []) == {"news.*"}
     c = _proto(Market.CRYPTO)
     c.on_connect()
     c.on_request(Auth("k", "s"))

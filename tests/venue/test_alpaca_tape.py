@@ -156,7 +156,7 @@ def test_options_news_and_crypto_shapes() -> None:
     )
     opt, news, crypto = out
     assert opt.stream == "trades.SPY230901C00470000" and opt.data["p"] == 0.66 and opt.data["s"] == 13
-    assert news.stream == "news" and news.venue_id == 1 and news.data["created_at"] == 1_651_165_680 * 10**9
+    assert news.stream == "news.*" and news.venue_id == 1 and news.data["created_at"] == 1_651_165_680 * 10**9
     assert crypto.stream == "trades.BTC/USD" and crypto.data["tks"] == "S" and crypto.venue_id == 7
     assert crypto_symbol("BTCUSDT") == "BTC/USD" and crypto_symbol("ETHBTC") == "ETH/BTC"
 

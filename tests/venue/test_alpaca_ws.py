@@ -330,5 +330,5 @@ async def test_news_go_to_sessions_whose_symbols_match_and_only_those_are_record
         assert isinstance(item["created_at"], msgpack.Timestamp)
         await venue.wait_replay_done(30)
         (conn_id,) = venue.sessions
-        assert venue.history.ids("news", connection=conn_id) == [1]
-        assert venue.timeline.ids("news") == [1, 2]
+        assert venue.history.ids("news.*", connection=conn_id) == [1]
+        assert venue.timeline.ids("news.*") == [1, 2]
