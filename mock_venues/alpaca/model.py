@@ -106,6 +106,8 @@ class AlpacaModel:
         """Rebase the message's times, remember it for REST, return (history key, message)."""
         data = rec.data
         kind = data["T"]
+        if kind == "skip":
+            return None
         if kind == "snapshot":
             book = self.book(data["S"])
             if rec.venue_id > book.last_update_id:

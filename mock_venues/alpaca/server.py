@@ -38,7 +38,7 @@ from mock_venues.base.reference import ReferenceClient
 from mock_venues.base.rest_faults import RestFaults
 from mock_venues.base.session import SessionBase
 from mock_venues.base.venue import HandshakeError, VenueBase, VenueConfig
-from mock_venues.replay.source import ReplaySource
+from mock_venues.replay.source import ReplaySource, clone_symbol
 
 VENUE_NAME = "alpaca"
 AUTH_TIMEOUT_S = 10.0
@@ -289,7 +289,7 @@ class AlpacaVenue(VenueBase):
         """The Alpaca tape over the configured recordings."""
         cfg = self.config
         self.tape = AlpacaTape()
-        return ReplaySource(
+        source = ReplaySource(
             cfg.recordings,
             self.tape,
             fanout=cfg.fanout,
@@ -297,6 +297,14 @@ class AlpacaVenue(VenueBase):
             loop=cfg.loop,
             symbols=cfg.symbols,
         )
+        # Fan-out clones' streams under Alpaca's names (the source names them the Binance way).
+        source.streams = sorted(
+            f"{stream.partition('.')[0]}.{clone_symbol(symbol, i)}" if i else stream
+            for i in range(cfg.fanout)
+            for stream, symbol in self.tape.streams.items()
+            if i == 0 or symbol
+        )
+        return source
 
     def build_model(self) -> AlpacaModel:
         """Published trades/quotes/bars for REST, crypto books from the first recorded snapshot."""
@@ -340,7 +348,7 @@ class AlpacaVenue(VenueBase):
         if client_stream_name == NEWS_STREAM:
             return NEWS_STREAM
         channel, _, symbol = client_stream_name.partition(".")
-        if symbol in self.tape.markets and any(channel in c for c in CHANNELS.values()):
+        if self.market_of(symbol) is not None and any(channel in c for c in CHANNELS.values()):
             return client_stream_name
         return None
 
@@ -349,13 +357,19 @@ class AlpacaVenue(VenueBase):
         channel = client_stream_name.partition(".")[0]
         return channel in ("quotes", "bars", "updatedBars", "dailyBars", "statuses", "lulds")
 
+    def market_of(self, symbol: str) -> Market | None:
+        """The market of a symbol of the replay (fan-out clones: their recorded symbol's)."""
+        if symbol not in self.source.symbols:
+            return None
+        return self.tape.markets.get(self.source.split_clone(symbol)[0])
+
     def _market_name(self, symbol: str) -> str | None:
-        market = self.tape.markets.get(symbol)
+        market = self.market_of(symbol)
         return market.value if market is not None else None
 
     def symbols_of(self, market: Market, channel: str) -> list[str]:
         """The symbols a ``*`` subscription of ``channel`` on ``market`` covers."""
-        return sorted(s for s, m in self.tape.markets.items() if m is market)
+        return sorted(s for s in self.source.symbols if self.market_of(s) is market)
 
     def symbol_limit(self, endpoint: Endpoint) -> int | None:
         """The plan's trades+quotes symbol limit (stocks; None elsewhere)."""
@@ -462,7 +476,7 @@ class AlpacaVenue(VenueBase):
         return {"connections": [s.id for s in targets]}
 
     def _symbol(self, symbol: Any, market: Market = Market.STOCKS) -> str:
-        if not isinstance(symbol, str) or self.tape.markets.get(symbol) is not market:
+        if not isinstance(symbol, str) or self.market_of(symbol) is not market:
             raise ValueError(f"symbol must be one of the venue's {market.value} symbols, got {symbol!r}")
         return symbol
 

@@ -436,13 +436,15 @@ class AlpacaTape:
         return []
 
     def clone(self, rec: Recorded, index: int, symbol: str, stream: str) -> Recorded:
-        """The same message under the clone's symbol."""
+        """The same message under the clone's symbol (news items are not cloned)."""
+        if rec.event == "n":  # an item is not a symbol's: clones get none (the model publishes nothing)
+            return Recorded(rec.offset_ns, "", "", "skip", {"T": "skip"}, 0)
         data = dict(rec.data)
         if "S" in data:
             data["S"] = symbol
-        if rec.event == "n":
-            return rec
-        return Recorded(rec.offset_ns, symbol, stream, rec.event, data, rec.venue_id)
+        # The replay's clone stream names are Binance's (lower case, ``@``): Alpaca's are <channel>.<symbol>.
+        own = f"{rec.stream.partition('.')[0]}.{symbol}" if rec.stream else ""
+        return Recorded(rec.offset_ns, symbol, own, rec.event, data, rec.venue_id)
 
     def initial_snapshot(self, symbol: str) -> dict[str, Any] | None:
         """The first recorded Binance depth snapshot of a crypto symbol."""

@@ -179,3 +179,10 @@ def test_bundled_set_ids_are_unique_per_exchange_and_step_by_one() -> None:
         assert per_exchange == list(range(1, len(per_exchange) + 1))
     assert {"t", "q", "b", "d", "l", "n", "o"} <= set(kinds)
     assert kinds["n"] == 2
+
+
+def test_fanout_clones_symbols_but_not_news() -> None:
+    source = ReplaySource(bundled("alpaca")[:1], AlpacaTape(), fanout=2)
+    assert "IBMF001" in source.symbols
+    news = [r for r in source if r.event == "n"]
+    assert [r.data["id"] for r in news] == [1, 2]

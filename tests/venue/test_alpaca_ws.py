@@ -13,6 +13,7 @@ import orjson
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from mock_venues.alpaca.protocol import Market
 from mock_venues.alpaca.server import AlpacaVenue
 from mock_venues.base.control_client import ControlError, RemoteVenue
 from tests.venue.alpaca_support import alpaca_venue, connect, recv, recv_until, send, wait_for
@@ -332,3 +333,15 @@ async def test_news_go_to_sessions_whose_symbols_match_and_only_those_are_record
         (conn_id,) = venue.sessions
         assert venue.history.ids("news.*", connection=conn_id) == [1]
         assert venue.timeline.ids("news.*") == [1, 2]
+
+
+async def test_fanout_clones_are_subscribable() -> None:
+    async with alpaca_venue(fanout=2) as venue, connect(f"{venue.ws_url}/v2/iex") as ws:
+        await _login(ws)
+        await send(ws, {"action": "subscribe", "trades": ["*"]})
+        assert (await recv(ws))[0]["trades"] == ["*"]
+        assert venue.symbols_of(Market.STOCKS, "trades") == ["BAC", "BACF001", "IBM", "IBMF001"]
+        assert "trades.IBMF001" in venue.source.streams and "news.*" in venue.source.streams
+        venue.start_replay()
+        clone = await recv_until(ws, lambda m: m["T"] == "t" and m["S"] == "IBMF001")
+        assert clone["x"] and clone["i"] >= 1
