@@ -419,20 +419,23 @@ class AlpacaTape:
         return AlpacaDeriver()
 
     def shift_loop(self, rec: Recorded, loop_index: int) -> Recorded:
-        """Trade and news ids move by ``LOOP_ID_STRIDE`` per loop (history keys likewise)."""
+        """Trade and news ids, and the keys of order-book diffs and snapshots, move by ``LOOP_ID_STRIDE``
+        per loop (so each loop's book starts again from the recorded snapshot)."""
         data = rec.data
+        shift = loop_index * LOOP_ID_STRIDE
         if rec.event in ("t", "n") and isinstance(data.get("i", data.get("id")), int):
             data = dict(data)
-            shift = loop_index * LOOP_ID_STRIDE
             if "i" in data:
                 data["i"] += shift
             else:
                 data["id"] += shift
             return Recorded(rec.offset_ns, rec.symbol, rec.stream, rec.event, data, rec.venue_id + shift)
+        if rec.event in ("o", "snapshot"):
+            return Recorded(rec.offset_ns, rec.symbol, rec.stream, rec.event, data, rec.venue_id + shift)
         return Recorded(rec.offset_ns, rec.symbol, rec.stream, rec.event, data, rec.venue_id)
 
     def loop_restart(self, loop_index: int, offset_ns: int) -> list[Recorded]:
-        """Nothing restarts (the crypto book carries on)."""
+        """Nothing: the recorded snapshot, replayed with each loop, restarts the crypto book."""
         return []
 
     def clone(self, rec: Recorded, index: int, symbol: str, stream: str) -> Recorded:

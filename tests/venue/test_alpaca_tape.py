@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from typing import Any
 
@@ -186,3 +187,11 @@ def test_fanout_clones_symbols_but_not_news() -> None:
     assert "IBMF001" in source.symbols
     news = [r for r in source if r.event == "n"]
     assert [r.data["id"] for r in news] == [1, 2]
+
+
+def test_loop_moves_ids_on_so_keys_stay_unique() -> None:
+    tape = AlpacaTape()
+    source = ReplaySource([bundled("alpaca")[1]], tape, loop=True)  # the options file: 57 records a loop
+    first = list(itertools.islice(iter(source), 60))
+    option_trades = [r for r in first if r.event == "t"]
+    assert len({(r.stream, r.venue_id) for r in option_trades}) == len(option_trades)
