@@ -47,7 +47,7 @@ async def running_stream(stream: Any) -> AsyncIterator[Any]:
             await asyncio.sleep(0.05)
         if getattr(stream, "_loop", None) is not None:
             await asyncio.to_thread(stream.stop)
-        await asyncio.to_thread(thread.join, 20)
+        await asyncio.to_thread(thread.join, 30)
         assert not thread.is_alive(), "alpaca-py stream did not stop"
 
 
@@ -59,6 +59,18 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 15.0, what: s
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+async def settled(count: Callable[[], int], quiet_s: float = 1.0, timeout: float = 30.0) -> None:
+    """Wait until ``count()`` stopped changing for ``quiet_s`` (at most ``timeout``)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last, since = count(), loop.time()
+    while loop.time() < deadline and loop.time() - since < quiet_s:
+        await asyncio.sleep(0.1)
+        now = count()
+        if now != last:
+            last, since = now, loop.time()
 
 
 def collector(into: list[Any]) -> Callable[[Any], Awaitable[None]]:

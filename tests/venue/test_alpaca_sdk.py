@@ -22,7 +22,7 @@ from alpaca.data.requests import (
 )
 from alpaca.data.timeframe import TimeFrame
 
-from tests.venue.alpaca_support import alpaca_venue, collector, running_stream, wait_for
+from tests.venue.alpaca_support import alpaca_venue, collector, running_stream, settled, wait_for
 
 pytestmark = [pytest.mark.sdk, pytest.mark.timeout(90)]
 KEY, SECRET = "PKTEST", "secret"
@@ -98,6 +98,10 @@ async def test_crypto_stream_trades_quotes_bars_and_books() -> None:
             venue.set_speed(20.0)
             venue.start_replay()
             await wait_for(lambda: all(len(v) > 1 for v in got.values()), timeout=30, what="crypto data")
+            # Stop sending and let alpaca-py read what is in flight, so its close handshake is not queued
+            # behind a backlog of frames on a loaded machine.
+            venue.stall(600)
+            await settled(lambda: sum(len(v) for v in got.values()))
         assert all(isinstance(t, Trade) and t.symbol == "BTC/USD" and t.size > 0 for t in got["t"])
         assert all(isinstance(q, Quote) for q in got["q"])
         assert all(isinstance(b, Bar) for b in got["b"] + got["d"])
