@@ -64,7 +64,8 @@ class StreamSpec:
     channel: str  # normalized channel (feed.events.CHANNELS)
     continuity: Continuity
     book: bool = False  # this stream keeps the symbol's local order book
-    backfill: bool = False  # missed ids can be fetched over REST (STEP streams)
+    backfill: bool = False  # missed ids (STEP) or time windows (TIME) can be fetched over REST
+    corrects: str | None = None  # a correction stream: the stream whose messages it corrects/cancels
 
 
 # -- what the codec returns (one item per frame) -----------------------------------------------------------
@@ -75,7 +76,8 @@ class Market(msgspec.Struct, frozen=True, gc=False):
 
     ``key`` is the message's de-duplication key when the id alone is not unique (Alpaca stock trades are
     unique per exchange and id: ``("V", 628)``); None means ``id`` is the key. TIME streams de-duplicate
-    on it."""
+    on it. ``refers`` is set on corrections and cancels: the key of the message they correct (on the
+    stream their spec ``corrects``); the engine says whether the feed delivered that message."""
 
     stream: str
     id: int | None
@@ -83,6 +85,7 @@ class Market(msgspec.Struct, frozen=True, gc=False):
     exchange_ns: int | None
     data: Any
     key: Any = None
+    refers: Any = None  # a correction or cancel: the key of the earlier message it refers to
 
 
 class ControlReply(msgspec.Struct, frozen=True):

@@ -53,6 +53,8 @@ QUIET_RECHECK_NS = 1_500_000_000  # a book whose connection dropped and that saw
 REASON_KINDS: tuple[tuple[str, str], ...] = (
     # (reason prefix as written by the codecs and the engine, bounded label value)
     ("malformed JSON", "malformed_json"),
+    ("malformed msgpack", "malformed_msgpack"),
+    ("expected an array", "not_an_array"),
     ("expected a JSON object", "not_an_object"),
     ("invalid combined-stream frame", "invalid_frame"),
     ("unknown stream", "unknown_stream"),
@@ -620,6 +622,17 @@ class VenueEngine:
         state.interrupted = False
         self._deliver_timed(state, item, recv_ns, key)
 
+    def _correction_detail(self, state: _Stream, item: Market) -> dict[str, Any] | None:
+        """A correction/cancel refers to an earlier message: say which stream, and whether the feed
+        delivered that message (the correction is delivered as its own event; nothing is rewritten)."""
+        target = state.spec.corrects
+        if target is None or item.refers is None:
+            return None
+        corrected = self.streams.get(target)
+        timed = corrected.timed if corrected is not None else None
+        delivered = timed is not None and item.refers in timed.keys
+        return {"corrects": target, "original_delivered": delivered}
+
     def _deliver_timed(
         self, state: _Stream, item: Market, recv_ns: int, key: Any, backfilled: bool = False
     ) -> None:
@@ -633,7 +646,8 @@ class VenueEngine:
                 key, ns if ns is not None else (timed.last_ns or 0), self.settings.dedupe_horizon_ns,
                 self.settings.max_dedupe_keys,
             )  # fmt: skip
-        self._deliver_market(state, item, recv_ns, backfilled=backfilled)
+        detail = self._correction_detail(state, item) if item.refers is not None else None
+        self._deliver_market(state, item, recv_ns, backfilled=backfilled, detail=detail)
 
     def receive_window(self, stream: str, fill: WindowFill, now_ns: int) -> None:
         """The REST answer to a :class:`~feed.adapter.WindowRequest`: what it holds that was not delivered
