@@ -196,3 +196,18 @@ async def test_wrong_credentials_never_reach_the_logs(
             assert settings_secret not in repr(feed.venue().settings)
     assert settings_secret not in caplog.text
     assert any(e.type == "connection" and e.detail.get("code") == 402 for e in events)
+
+
+async def test_no_rotation_overlap_for_a_one_connection_venue(tmp_path: Path) -> None:
+    """A rotation due (rotate_after_s elapsed) would open a second connection: Alpaca's is never rotated."""
+    async with (
+        FakeAlpaca() as fake,
+        alpaca_feed(
+            tmp_path, fake, symbols=["AAPL"], streams=["trades"], rotate_after_s=0.3, rotation_overlap_s=0.1
+        ) as (feed, events),
+    ):
+        await asyncio.wait_for(feed.wait_ready(), 10)
+        assert feed.venue().pool.options.rotate_after_s is None
+        await asyncio.sleep(1.0)
+        assert fake.connections == {"stocks": 1}
+    assert not any(e.type == "connection" and e.detail["state"] == "rotating" for e in events)
