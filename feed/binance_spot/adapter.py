@@ -82,6 +82,8 @@ class BinanceSpotAdapter:
             )
         if settings.rest_url is None:
             problems.append("rest_url: Binance spot needs a REST URL (snapshots and backfill)")
+        if settings.encoding != "json":
+            problems.append("encoding: Binance spot streams speak JSON only")
         return problems
 
     def stream_specs(self, settings: VenueSettings) -> list[StreamSpec]:

@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from feed.config import FeedSettings
 from feed.events import FeedEvent
 from feed.feed import Feed
 from tests.feedlive.alpaca_fake import FakeAlpaca, wait_for
+from tickstorm.procs import ServiceProcess
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -211,3 +215,50 @@ async def test_no_rotation_overlap_for_a_one_connection_venue(tmp_path: Path) ->
         await asyncio.sleep(1.0)
         assert fake.connections == {"stocks": 1}
     assert not any(e.type == "connection" and e.detail["state"] == "rotating" for e in events)
+
+
+async def test_tickstorm_feed_process_on_alpaca(tmp_path: Path) -> None:
+    """``tickstorm feed --venue alpaca`` as a real process: credentials from Alpaca's own environment
+    variables, a drop healed by the REST window, the journal holding every trade once."""
+    out = tmp_path / "events.jsonl"
+    async with FakeAlpaca() as fake:
+        env = {**os.environ, "APCA_API_KEY_ID": fake.key, "APCA_API_SECRET_KEY": fake.secret}
+        args = [
+            sys.executable, "-m", "tickstorm", "feed", "--venue", "alpaca", "--symbols", "AAPL,BTC/USD",
+            "--streams", "trades,orderbooks", "--ws-url", fake.ws_url, "--rest-url", fake.rest_url,
+            "--jsonl", str(out), "--dlq", str(tmp_path / "dlq.sqlite"),
+        ]  # fmt: skip
+        async with ServiceProcess(args, name="feed", env=env) as proc:
+            assert proc.ready["event"] == "ready"
+            await wait_for(lambda: fake.subscribed("crypto", "orderbooks") == {"BTC/USD"}, what="subscribed")
+            book = {
+                "T": "o",
+                "S": "BTC/USD",
+                "b": [{"p": 1.5, "s": 2.0}],
+                "a": [{"p": 1.6, "s": 1.0}],
+                "r": True,
+            }
+            await fake.publish("crypto", {**book, "t": time.time_ns()})
+            first = [stock_trade() for _ in range(3)]
+            for m in first:
+                await fake.publish("stocks", m)
+            await asyncio.sleep(0.3)
+            await fake.drop()
+            await asyncio.sleep(0.2)
+            missed = [stock_trade() for _ in range(3)]
+            for m in missed:
+                await fake.publish("stocks", m)
+            await wait_for(lambda: fake.subscribed("stocks", "trades") == {"AAPL"}, what="resubscribed")
+            last = stock_trade()
+            await fake.publish("stocks", last)
+            await fake.publish("crypto", {**book, "t": time.time_ns()})
+            await asyncio.sleep(1.0)
+            assert await proc.stop() == 0
+        assert fake.max_concurrent == {"stocks": 1, "crypto": 1}
+    header, *events = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert header["schema"] == "tickstorm.events"
+    trades = [e["id"] for e in events if e["type"] == "market" and e["stream"] == "trades.AAPL"]
+    assert trades == [m["i"] for m in [*first, *missed, last]]
+    assert [e["stream"] for e in events if e["type"] == "gap"] == []  # trades proven; the book has no gap
+    book_events = [e for e in events if e["stream"] == "orderbooks.BTC/USD" and e["type"] == "market"]
+    assert len(book_events) == 2
