@@ -146,13 +146,14 @@ class _TimeState:
     de-duplication against a REST window), the open window after a drop and the live messages held while
     it is fetched."""
 
-    __slots__ = ("gap_from_ns", "held", "keys", "last_ns", "order", "window")
+    __slots__ = ("gap_from_ns", "held", "keys", "last_ns", "open", "order", "window")
 
     def __init__(self) -> None:
         self.last_ns: int | None = None
         self.keys: set[Any] = set()
         self.order: deque[tuple[int, Any]] = deque()
-        self.gap_from_ns: int | None = None  # set while interrupted: where a missed window starts
+        self.open = False  # a drop opened a window that the next live message closes
+        self.gap_from_ns: int | None = None  # where that window starts (None: nothing known before it)
         self.window: WindowRequest | None = None
         self.held: list[tuple[Market, int]] = []
 
@@ -532,7 +533,8 @@ class VenueEngine:
             state.interrupted = True
             state.live = False
             timed = state.timed
-            if timed is not None and timed.gap_from_ns is None:
+            if timed is not None and not timed.open:
+                timed.open = True
                 timed.gap_from_ns = timed.last_ns if timed.last_ns is not None else self._venue_ns
             book = self.books.get(state.spec.symbol)
             if book is not None and book.stream == name and state.spec.continuity is Continuity.TIME:
@@ -604,12 +606,15 @@ class VenueEngine:
             if len(timed.held) > self.settings.max_held:
                 self.window_failed(state.spec.name, "too many live messages held behind the window", recv_ns)
             return
-        if timed.gap_from_ns is not None and state.interrupted:
+        if timed.open and state.interrupted:
             # The first live message after a reconnect closes the window the drop opened.
-            state.interrupted = False
+            state.interrupted = timed.open = False
             from_ns, timed.gap_from_ns = timed.gap_from_ns, None
-            to_ns = ns if ns is not None else from_ns
-            if to_ns >= from_ns:
+            to_ns = ns if ns is not None else self._venue_ns
+            if from_ns is None or to_ns is None:
+                reason = "connection interrupted before anything was delivered: the window's start is unknown"
+                self._time_gap(state, from_ns, to_ns, reason, recv_ns)
+            elif to_ns >= from_ns:
                 if state.spec.backfill and self.settings.backfill:
                     timed.window = WindowRequest(state.spec.name, from_ns, to_ns)
                     timed.held.append((item, recv_ns))
@@ -706,7 +711,9 @@ class VenueEngine:
         """Time windows waiting for their REST answer."""
         return sum(1 for s in self.streams.values() if s.timed is not None and s.timed.window is not None)
 
-    def _time_gap(self, state: _Stream, from_ns: int | None, to_ns: int, reason: str, now_ns: int) -> None:
+    def _time_gap(
+        self, state: _Stream, from_ns: int | None, to_ns: int | None, reason: str, now_ns: int
+    ) -> None:
         """A window of a TIME stream that cannot be proven complete: a ``gap`` with its time range."""
         detail = {"reason": reason, "from_ns": from_ns, "to_ns": to_ns, "count": None}
         self._emit_gap(state, None, None, detail, now_ns)

@@ -181,3 +181,23 @@ def test_corrections_and_cancels_are_events_referring_to_the_original(original_d
         assert event.detail == {"corrects": "trades.AAPL", "original_delivered": original_delivered}
     # history is not rewritten: the original trade event stays as delivered
     assert eng.counters.duplicates == 0
+
+
+def test_a_drop_before_anything_was_known_is_a_gap_with_an_open_start() -> None:
+    eng = engine(["AAPL"], ["trades"])
+    eng.interrupted(["trades.AAPL"], 1)
+    eng.subscribed(["trades.AAPL"], 2)
+    eng.receive_frame(frame(trade(5, 5)), 3)
+    assert eng.requests_to_send() == []  # no start: no window to ask for
+    events = eng.events_received()
+    (gap,) = gaps(events)
+    assert gap.detail is not None and (gap.detail["from_ns"], gap.detail["to_ns"]) == (None, T0 + 5 * S)
+    assert markets(events) == [("trades.AAPL", 5, False)]
+
+
+def test_other_streams_give_the_window_its_start() -> None:
+    eng = engine(["AAPL", "MSFT"], ["trades"])
+    eng.receive_frame(frame(trade(1, 4, symbol="MSFT")), 1)  # the venue's clock: T0 + 4 s
+    eng.interrupted(["trades.AAPL", "trades.MSFT"], 2)
+    eng.receive_frame(frame(trade(2, 6)), 3)
+    assert eng.requests_to_send() == [WindowRequest("trades.AAPL", T0 + 4 * S, T0 + 6 * S)]
