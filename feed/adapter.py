@@ -311,7 +311,7 @@ class Login:
     others are retried on a new connection with the feed's backoff. No answer within ``timeout_s``
     counts as a failure too (retried)."""
 
-    frames: tuple[str | bytes, ...]
+    frames: tuple[str | bytes, ...] = field(repr=False)  # credentials: never in a repr or a log
     greeting: str | None = "connected"
     success: str = "authenticated"
     fatal_codes: frozenset[int] = frozenset()

@@ -198,6 +198,7 @@ async def test_wrong_credentials_never_reach_the_logs(
             )
             assert not feed.ready
             assert settings_secret not in repr(feed.venue().settings)
+            assert settings_secret not in repr(feed.venue().pool.options)  # the login frames are hidden
     assert settings_secret not in caplog.text
     assert any(e.type == "connection" and e.detail.get("code") == 402 for e in events)
 
@@ -248,11 +249,26 @@ async def test_tickstorm_feed_process_on_alpaca(tmp_path: Path) -> None:
             missed = [stock_trade() for _ in range(3)]
             for m in missed:
                 await fake.publish("stocks", m)
-            await wait_for(lambda: fake.subscribed("stocks", "trades") == {"AAPL"}, what="resubscribed")
+            await wait_for(
+                lambda: (
+                    fake.subscribed("stocks", "trades") == {"AAPL"}
+                    and fake.subscribed("crypto", "orderbooks") == {"BTC/USD"}
+                ),
+                timeout=20,
+                what="resubscribed",
+            )
             last = stock_trade()
             await fake.publish("stocks", last)
             await fake.publish("crypto", {**book, "t": time.time_ns()})
-            await asyncio.sleep(1.0)
+            await wait_for(
+                lambda: (
+                    out.read_bytes().count(b'"orderbooks.BTC/USD"') >= 2
+                    and out.read_bytes().count(b'"trades.AAPL"') >= 7
+                ),
+                timeout=20,
+                what="the journal",
+            )
+            await asyncio.sleep(0.3)  # a duplicate, if any, would land now
             assert await proc.stop() == 0
         assert fake.max_concurrent == {"stocks": 1, "crypto": 1}
     header, *events = [orjson.loads(line) for line in out.read_bytes().splitlines()]
