@@ -11,7 +11,7 @@ from feed.adapter import SnapshotRequest, WindowFill, WindowRequest
 from feed.alpaca.adapter import AlpacaAdapter
 from feed.alpaca.codec import format_rfc3339_ns, market
 from feed.config import VenueOptions, VenueSettings, resolve_venue
-from feed.engine import VenueEngine
+from feed.engine import EngineSettings, VenueEngine
 from feed.events import FeedEvent
 
 S = 1_000_000_000
@@ -201,3 +201,18 @@ def test_other_streams_give_the_window_its_start() -> None:
     eng.interrupted(["trades.AAPL", "trades.MSFT"], 2)
     eng.receive_frame(frame(trade(2, 6)), 3)
     assert eng.requests_to_send() == [WindowRequest("trades.AAPL", T0 + 4 * S, T0 + 6 * S)]
+
+
+def test_too_many_live_messages_behind_a_window_give_it_up_as_a_gap() -> None:
+    adapter = AlpacaAdapter()
+    eng = VenueEngine("alpaca", adapter, EngineSettings(max_held=3))
+    eng.watch(adapter.stream_specs(settings(["AAPL"], ["trades"])), 0)
+    eng.receive_frame(frame(trade(1, 1)), 1)
+    eng.interrupted(["trades.AAPL"], 2)
+    eng.receive_frame(frame(*(trade(i, i) for i in range(5, 9))), 3)  # 1 opens the window, 4 held
+    events = eng.events_received()
+    (gap,) = gaps(events)
+    assert gap.detail is not None and "held" in gap.detail["reason"]
+    assert [m[1] for m in markets(events)] == [1, 5, 6, 7, 8]
+    eng.receive_window("trades.AAPL", WindowFill([]), 4)  # a late answer changes nothing
+    assert eng.events_received() == []

@@ -278,3 +278,26 @@ async def test_tickstorm_feed_process_on_alpaca(tmp_path: Path) -> None:
     assert [e["stream"] for e in events if e["type"] == "gap"] == []  # trades proven; the book has no gap
     book_events = [e for e in events if e["stream"] == "orderbooks.BTC/USD" and e["type"] == "market"]
     assert len(book_events) == 2
+
+
+async def test_symbols_added_at_runtime_share_the_endpoints_one_connection(tmp_path: Path) -> None:
+    async with (
+        FakeAlpaca() as fake,
+        alpaca_feed(tmp_path, fake, symbols=["AAPL"], streams=["trades"]) as (
+            feed,
+            events,
+        ),
+    ):
+        await asyncio.wait_for(feed.wait_ready(), 10)
+        added = await feed.add_symbols(["msft", "ETH/USD"])
+        assert sorted(added) == [
+            "cancelErrors.MSFT", "corrections.MSFT", "trades.ETH/USD", "trades.MSFT",
+        ]  # fmt: skip
+        await wait_for(lambda: fake.subscribed("stocks", "trades") == {"AAPL", "MSFT"}, what="MSFT added")
+        await wait_for(lambda: fake.subscribed("crypto", "trades") == {"ETH/USD"}, what="a crypto connection")
+        await asyncio.wait_for(feed.wait_ready(), 10)
+        await fake.publish("stocks", stock_trade("MSFT"))
+        await wait_for(lambda: len(trade_keys(events, "trades.MSFT")) == 1, what="an MSFT trade")
+        assert await feed.remove_symbols(["MSFT"]) != []
+        await wait_for(lambda: fake.subscribed("stocks", "trades") == {"AAPL"}, what="MSFT removed")
+    assert fake.connections == {"stocks": 1, "crypto": 1}
