@@ -66,6 +66,7 @@ class StreamSpec:
     book: bool = False  # this stream keeps the symbol's local order book
     backfill: bool = False  # missed ids (STEP) or time windows (TIME) can be fetched over REST
     corrects: str | None = None  # a correction stream: the stream whose messages it corrects/cancels
+    sparse: bool = False  # event-driven, silent for hours in normal operation: not watched for staleness
 
 
 # -- what the codec returns (one item per frame) -----------------------------------------------------------

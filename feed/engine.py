@@ -244,7 +244,8 @@ class VenueEngine:
             self.streams[spec.name] = state
             if spec.book and spec.symbol not in self.books:
                 self.books[spec.symbol] = _Book(self.adapter.book(spec), spec.name, state.instrument)
-            self.staleness.watch(spec.name, now_ns)
+            if not spec.sparse:
+                self.staleness.watch(spec.name, now_ns)
 
     def unwatch(self, names: Iterable[str]) -> None:
         """Stop handling streams (their books go with them)."""
@@ -292,7 +293,7 @@ class VenueEngine:
         spec = state.spec
         messages = self.counters.messages
         messages[spec.kind] = messages.get(spec.kind, 0) + 1
-        if self.staleness.on_message(spec.name, recv_ns):
+        if not spec.sparse and self.staleness.on_message(spec.name, recv_ns):
             self._state_event("fresh", state, recv_ns)
         continuity = spec.continuity
         if spec.book:

@@ -244,4 +244,5 @@ def _correcting(spec: StreamSpec, trades: str) -> StreamSpec:
         book=spec.book,
         backfill=spec.backfill,
         corrects=trades,
+        sparse=spec.sparse,
     )

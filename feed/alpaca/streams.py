@@ -66,6 +66,8 @@ TYPE_CHANNEL = {
 """A data message's ``T`` code -> the channel (stream kind) it belongs to."""
 
 NEWS_STREAM = "news.*"
+SPARSE = ("corrections", "cancelErrors", "statuses", "lulds", "news", "updatedBars")
+"""Event-driven channels, silent for hours in normal operation: not watched for staleness."""
 
 
 def endpoint_of_symbol(symbol: str) -> str | None:
@@ -110,4 +112,5 @@ def stream_spec(name: str) -> StreamSpec | None:
         continuity=Continuity.TIME,
         book=kind == "orderbooks",
         backfill=backfill,
+        sparse=kind in SPARSE,
     )

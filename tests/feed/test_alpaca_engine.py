@@ -216,3 +216,15 @@ def test_too_many_live_messages_behind_a_window_give_it_up_as_a_gap() -> None:
     assert [m[1] for m in markets(events)] == [1, 5, 6, 7, 8]
     eng.receive_window("trades.AAPL", WindowFill([]), 4)  # a late answer changes nothing
     assert eng.events_received() == []
+
+
+def test_event_driven_streams_are_not_watched_for_staleness() -> None:
+    eng = engine(["AAPL"], ["trades", "statuses"])
+    assert set(eng.staleness._streams) == {"trades.AAPL"}  # corrections, cancels, statuses are sparse
+    eng.tick(10**12)
+    stale = [e.stream for e in eng.events_received() if e.type == "stale"]
+    assert stale == ["trades.AAPL"]
+    status = {"T": "s", "S": "AAPL", "sc": "H", "sm": "Halt", "rc": "T12", "rm": "x",
+              "t": format_rfc3339_ns(T0), "z": "C"}  # fmt: skip
+    eng.receive_frame(frame(status), 10**12 + 1)
+    assert [e.type for e in eng.events_received()] == ["market"]
