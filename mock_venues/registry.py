@@ -14,6 +14,7 @@ from tickstorm.plugins import load_plugins
 
 BUILTIN: dict[str, str] = {
     "binance-spot": "mock_venues.binance_spot.server:BinanceSpotVenue",
+    "alpaca": "mock_venues.alpaca.server:AlpacaVenue",
 }
 """Built-in mock venues: name -> ``module:class``."""
 

@@ -28,6 +28,7 @@ Routes::
     GET    /timeline                   every message published once, with its intended send time
     POST   /replay-streams             {"streams": [client stream names]} -> {name: replay stream | null}
     POST   /stream-info                {"streams": [...]} -> {name: {"replay", "latest_value"}}
+    POST   /venue-fault                {"kind": "...", ...}  the venue's own faults (VenueBase.venue_fault)
 
 Every mutating request (POST, DELETE) must come with ``Content-Type: application/json`` (415 otherwise)
 and a loopback ``Host`` (403 otherwise), so a web page cannot drive the API (:mod:`tickstorm.http_guard`).
@@ -256,6 +257,19 @@ def build_control_app(venue: VenueBase) -> web.Application:
     async def stream_info(request: web.Request) -> web.Response:
         return _json(venue.stream_info(await _names(request)))
 
+    async def venue_fault(request: web.Request) -> web.Response:
+        body = await _body(request)
+        kind = body.get("kind")
+        if not isinstance(kind, str):
+            known = ", ".join(venue.venue_fault_kinds) or "none"
+            raise BadControlRequest(f"kind is required (this venue's faults: {known})")
+        params = {k: v for k, v in body.items() if k != "kind"}
+        try:
+            result = await venue.venue_fault(kind, **params)
+        except TypeError as exc:  # an unknown parameter name
+            raise BadControlRequest(str(exc)) from None
+        return _json(result, 201)
+
     app = web.Application(middlewares=[loopback_guard()])
     app[VENUE_KEY] = venue
     routes = [
@@ -279,6 +293,7 @@ def build_control_app(venue: VenueBase) -> web.Application:
         web.get("/timeline", guarded(timeline)),
         web.post("/replay-streams", guarded(replay_streams)),
         web.post("/stream-info", guarded(stream_info)),
+        web.post("/venue-fault", guarded(venue_fault)),
     ]
     app.add_routes(routes)
     return app

@@ -149,3 +149,8 @@ class RemoteVenue:
             "POST", "/stream-info", {"streams": client_streams}
         )
         return result
+
+    async def venue_fault(self, kind: str, **params: Any) -> dict[str, Any]:
+        """Inject one of the venue's own faults (``POST /venue-fault``); returns what the venue did."""
+        result: dict[str, Any] = await self._call("POST", "/venue-fault", {"kind": kind, **params})
+        return result

@@ -38,8 +38,9 @@ class Subscriber(Protocol):
     def open(self) -> bool:
         """Whether frames can still be queued."""
 
-    def queue(self, frame: bytes) -> None:
-        """Queue one text frame (already encoded) for sending."""
+    def queue(self, frame: bytes) -> bool | None:
+        """Queue one text frame (already encoded) for sending; False: the session does not want this
+        message (e.g. a news item outside its symbols), so it is not recorded as sent."""
 
     def flush(self) -> None:
         """Write everything queued to the socket."""
@@ -288,9 +289,27 @@ class Publisher:
             if not session.open:
                 continue
             prefix = route.prefix
-            session.queue(prefix + payload + route.suffix if prefix else payload)
+            if session.queue(prefix + payload + route.suffix if prefix else payload) is False:
+                continue
             record(session.id, route.stream_id, venue_id, intended, now, flag)
             dirty[session.id] = session
+
+    def publish_extra(
+        self, stream: str, venue_id: int, payload: bytes, intended_ns: int | None = None
+    ) -> int:
+        """Publish one message that is not on the timeline (a venue fault's message, e.g. a trade
+        correction) to every session subscribed to ``stream`` now, recorded in the timeline and the
+        history like a replayed one, and flushed at once; returns the number of sessions it went to."""
+        now = time.monotonic_ns()
+        intended = now if intended_ns is None else intended_ns
+        if self.timeline is not None:
+            self.timeline.record_send(
+                0, self.timeline.stream_id(stream), venue_id, intended, now, SendFlag.NORMAL
+            )
+        routes = self.routes.get(stream, [])
+        self._fan_out(routes, payload, venue_id, intended, SendFlag.NORMAL)
+        self._flush()
+        return sum(1 for r in routes if r.session.open)
 
     def wall_ms(self) -> int:
         """The venue's clock in Unix milliseconds (server time for REST)."""

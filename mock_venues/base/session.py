@@ -61,10 +61,12 @@ class SessionBase:
         """Whether frames can still be queued."""
         return self._protocol.state is State.OPEN
 
-    def queue(self, frame: bytes) -> None:
-        """Queue one text frame (no socket write yet)."""
+    def queue(self, frame: bytes) -> bool | None:
+        """Queue one text frame (no socket write yet); a venue's session may return False to decline a
+        message it does not deliver (the publisher then records no send)."""
         self._pending.append(text_frame_header(len(frame)))
         self._pending.append(frame)
+        return None
 
     def flush(self) -> None:
         """Write every queued frame to the socket in one write (a burst costs one syscall, not one each)."""

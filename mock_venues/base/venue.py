@@ -108,6 +108,10 @@ class VenueBase:
     """The bundled recording set (mock_venues/recordings) replayed when none is given."""
     recording_formats: ClassVar[frozenset[str]] = frozenset({"binance"})
     """Which recording formats the venue's tape reads (bundled sets say theirs)."""
+    ws_compression: ClassVar[str | None] = None
+    """WebSocket compression the server offers: None (off; Binance's streams) or ``"deflate"``
+    (permessage-deflate, RFC 7692). Data frames the publisher writes go uncompressed either way (a
+    message without RSV1 is valid on a deflate connection); control replies are compressed."""
 
     def __init__(self, config: VenueConfig) -> None:
         self.config = config
@@ -206,6 +210,15 @@ class VenueBase:
         """Make ``symbol``'s sequence ids jump by ``skip`` (a gap a feed must detect)."""
         raise ValueError(f"the {self.name} venue has no sequence ids to skip")
 
+    venue_fault_kinds: ClassVar[tuple[str, ...]] = ()
+    """The kinds :meth:`venue_fault` accepts (the venue's own faults)."""
+
+    async def venue_fault(self, kind: str, **params: Any) -> dict[str, Any]:
+        """Inject one of the venue's own faults (``POST /venue-fault {"kind": ..., ...}``); returns what
+        was done. Each venue records its faults in the history; ValueError for an unknown kind or a bad
+        parameter."""
+        raise ValueError(f"the {self.name} venue has no venue faults")
+
     # -- lifecycle -----------------------------------------------------------------------------------
 
     async def __aenter__(self) -> VenueBase:
@@ -232,7 +245,7 @@ class VenueBase:
                 process_request=self._process_request,
                 ping_interval=cfg.ping_interval_s,
                 ping_timeout=cfg.pong_timeout_s,
-                compression=None,
+                compression=self.ws_compression,
                 max_size=cfg.max_message_bytes,
                 server_header=None,
             )

@@ -27,9 +27,18 @@ BUNDLED_SETS: dict[str, tuple[str, ...]] = {
         "cryptofeed-b90fa9b87c-BINANCE.ws.1.0.norm.jsonl.gz",
         "cryptofeed-b90fa9b87c-BINANCE.http.0.0.norm.jsonl.gz",
     ),
+    # Alpaca venue: AlgoSeek IBM/BAC ticks 2013-10-07 09:29-09:40 ET and two news items (stocks, news),
+    # AlgoSeek SPY option minute bars 2023-08-03 (options, derived), the BTCUSDT capture above (crypto).
+    "alpaca": (
+        "alpaca_stocks_news_20131007.norm.jsonl.gz",
+        "alpaca_options_spy_20230803.norm.jsonl.gz",
+        "btcusdt_20240808.norm.jsonl.gz",
+        "btcusdt_20240809.norm.jsonl.gz",
+    ),
 }
 BUNDLED = frozenset(BUNDLED_SETS)
 BUNDLED_FORMATS: dict[str, str] = {name: "binance" for name in BUNDLED_SETS}
+BUNDLED_FORMATS["alpaca"] = "alpaca"
 """The recording format of each bundled set (which venue tapes read it: VenueBase.recording_formats)."""
 EXCHANGE_INFO_FILE = "cryptofeed-b90fa9b87c-BINANCE.0.norm.jsonl.gz"  # one recorded /api/v3/exchangeInfo
 

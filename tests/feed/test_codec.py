@@ -17,7 +17,8 @@ RECORDINGS = REPO / "mock_venues" / "recordings"
 
 
 def recorded_frames(limit: int = 3000) -> list[bytes]:
-    files = sorted(RECORDINGS.rglob("*.norm.jsonl.gz"))
+    # The Binance recordings only (the Alpaca venue's slices are another format).
+    files = sorted(p for p in RECORDINGS.rglob("*.norm.jsonl.gz") if not p.name.startswith("alpaca_"))
     frames: list[bytes] = []
     for path in files:
         with gzip.open(path, "rb") as fh:

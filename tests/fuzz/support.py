@@ -150,6 +150,8 @@ def recorded_ws(limit: int = 3000) -> tuple[tuple[str, dict[str, Any]], ...]:
     out: list[tuple[str, dict[str, Any]]] = []
     kinds: Counter[str] = Counter()
     for path in sorted(RECORDINGS_DIR.glob("*.norm.jsonl.gz")):
+        if path.name.startswith("alpaca_"):  # the Alpaca venue's slices: not Binance messages
+            continue
         with gzip.open(path, "rb") as fh:
             for line in fh:
                 rec = json.loads(line)
