@@ -43,6 +43,13 @@ class Continuity(enum.Enum):
     INCREASING = "increasing"
     """Ids only increase and may skip (Binance bookTicker ``u``, kline event time): duplicates and order
     are checked; after a connection drop the skipped range is reported as a possible loss."""
+    TIME = "time"
+    """No sequence at all, only the venue's exchange time and a de-duplication key per message (Alpaca,
+    Polygon): continuity can only be proven by time window. After a connection drop the window between the
+    last message delivered and the first live one after the reconnect is fetched over REST
+    (:class:`WindowRequest`, streams with ``backfill``) and de-duplicated by key; a window that cannot be
+    fetched, or only partly, and every window of a stream without ``backfill`` is a ``gap`` event with its
+    time range (``detail.from_ns``/``detail.to_ns``)."""
     NONE = "none"
     """No ids at all: nothing can be proven by id (the adapter's recovery must cover reconnects)."""
 
@@ -57,20 +64,28 @@ class StreamSpec:
     channel: str  # normalized channel (feed.events.CHANNELS)
     continuity: Continuity
     book: bool = False  # this stream keeps the symbol's local order book
-    backfill: bool = False  # missed ids can be fetched over REST (STEP streams)
+    backfill: bool = False  # missed ids (STEP) or time windows (TIME) can be fetched over REST
+    corrects: str | None = None  # a correction stream: the stream whose messages it corrects/cancels
 
 
 # -- what the codec returns (one item per frame) -----------------------------------------------------------
 
 
 class Market(msgspec.Struct, frozen=True, gc=False):
-    """A market data message of ``stream``: its continuity ids, exchange time (Unix ns) and payload."""
+    """A market data message of ``stream``: its continuity ids, exchange time (Unix ns) and payload.
+
+    ``key`` is the message's de-duplication key when the id alone is not unique (Alpaca stock trades are
+    unique per exchange and id: ``("V", 628)``); None means ``id`` is the key. TIME streams de-duplicate
+    on it. ``refers`` is set on corrections and cancels: the key of the message they correct (on the
+    stream their spec ``corrects``); the engine says whether the feed delivered that message."""
 
     stream: str
     id: int | None
     first_id: int | None
     exchange_ns: int | None
     data: Any
+    key: Any = None
+    refers: Any = None  # a correction or cancel: the key of the earlier message it refers to
 
 
 class ControlReply(msgspec.Struct, frozen=True):
@@ -107,9 +122,10 @@ Decoded = Market | ControlReply | ControlError | Notice | Rejected
 
 
 class Codec(Protocol):
-    """Pure: one received frame in, one decoded item out; never raises."""
+    """Pure: one received frame in, one decoded item out (a list for venues that batch several messages
+    in one frame, e.g. Alpaca's arrays; control answers then come alone); never raises."""
 
-    def decode(self, frame: bytes) -> Decoded:
+    def decode(self, frame: bytes) -> Decoded | list[Decoded]:
         """Decode one frame."""
 
 
@@ -194,7 +210,27 @@ class BackfillRequest:
     last_id: int
 
 
-Request = SnapshotRequest | BackfillRequest
+@dataclass(frozen=True, slots=True)
+class WindowRequest:
+    """Fetch what ``stream`` (a TIME stream with ``backfill``) published with exchange times ``from_ns``
+    through ``to_ns`` (Unix ns, both inclusive; the engine drops what it already delivered)."""
+
+    stream: str
+    from_ns: int
+    to_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class WindowFill:
+    """The answer to a :class:`WindowRequest`: the messages found and whether the window is complete
+    (``complete`` False: the budget ran out; ``covered_to_ns`` says how far the answer reaches)."""
+
+    items: list[Market]
+    complete: bool = True
+    covered_to_ns: int | None = None
+
+
+Request = SnapshotRequest | BackfillRequest | WindowRequest
 
 
 class RecoveryError(RuntimeError):
@@ -223,6 +259,10 @@ class Recovery(Protocol):
 
     async def backfill(self, spec: StreamSpec, first_id: int, last_id: int) -> list[Market]:
         """The messages ``first_id``..``last_id`` of ``spec`` (any order; missing ones stay lost)."""
+
+    async def window(self, spec: StreamSpec, from_ns: int, to_ns: int) -> WindowFill:
+        """The messages of ``spec`` with exchange times ``from_ns``..``to_ns`` (TIME streams with
+        ``backfill``; adapters without them raise :class:`RecoveryError`)."""
 
     async def instruments(self) -> set[str] | None:
         """Every symbol the venue lists, upper-case (None: the venue has no listing; nothing is checked).
@@ -255,6 +295,28 @@ class VenueLimits:
     rest_weight_per_minute: int | None = None  # the venue's REST budget (None: no REST)
     default_rest_weight_per_minute: int | None = None
     ping_interval_s: float = 20.0  # client pings (the watchdog also pings a quiet connection)
+    max_connections: int | None = (
+        None  # connections per endpoint URL (None: no limit); 1: no rotation overlap
+    )
+
+
+@dataclass(frozen=True)
+class Login:
+    """A venue's login step on every new connection, before anything is subscribed.
+
+    The connection waits for the venue's greeting (a :class:`Notice` of kind ``greeting``; None: none is
+    sent), sends ``frames`` (the credentials), then waits for a :class:`Notice` of kind ``success``. A
+    :class:`ControlError` instead is a failed login (connection state ``login_failed`` with the venue's
+    code): codes in ``fatal_codes`` stop that connection for good (its streams are reported refused),
+    others are retried on a new connection with the feed's backoff. No answer within ``timeout_s``
+    counts as a failure too (retried)."""
+
+    frames: tuple[str | bytes, ...] = field(repr=False)  # credentials: never in a repr or a log
+    greeting: str | None = "connected"
+    success: str = "authenticated"
+    fatal_codes: frozenset[int] = frozenset()
+    timeout_s: float = 10.0
+    headers: tuple[tuple[str, str], ...] = ()  # extra HTTP headers on the upgrade request
 
 
 @dataclass(frozen=True)
@@ -291,10 +353,18 @@ class VenueAdapter(Protocol):
         """A new local book for the instrument of ``spec`` (a ``book`` stream)."""
 
     def connection_url(self, settings: VenueSettings, streams: Sequence[str]) -> str:
-        """Where a connection carrying ``streams`` connects (it then subscribes with control frames)."""
+        """Where a connection carrying ``streams`` connects (it then subscribes with control frames).
 
-    def control_frames(self, method: str, streams: Sequence[str], request_id: int) -> list[str]:
-        """The frames that ``subscribe``/``unsubscribe`` ``streams`` on a connection."""
+        The pool asks it per stream: streams with different URLs (a venue with one endpoint per asset
+        class) never share a connection, and ``limits.max_connections`` holds per URL."""
+
+    def control_frames(self, method: str, streams: Sequence[str], request_id: int) -> list[str | bytes]:
+        """The frames that ``subscribe``/``unsubscribe`` ``streams`` on a connection (``str``: text frames,
+        ``bytes``: binary frames). Venues whose replies carry no request id have their replies matched to
+        the connection's oldest pending request."""
+
+    def login(self, settings: VenueSettings) -> Login | None:
+        """The login step of a new connection (None: the venue needs none)."""
 
     def recovery(self, settings: VenueSettings) -> Recovery:
         """The venue's REST recovery client for ``settings``."""

@@ -30,6 +30,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -177,6 +178,21 @@ class VenueOptions(BaseModel):
     stale_ceiling_s: float | None = Field(
         default=None, gt=0, description="Longest staleness threshold (also used until the rate is known)."
     )
+    api_key: SecretStr | None = Field(
+        default=None, description="API key id for venues that need a login (never logged)."
+    )
+    api_secret: SecretStr | None = Field(
+        default=None, description="API secret for venues that need a login (never logged)."
+    )
+    encoding: Literal["json", "msgpack"] | None = Field(
+        default=None, description="Wire encoding where the venue offers several (json or msgpack)."
+    )
+    symbol_limit: int | None = Field(
+        default=None, ge=1, description="Most symbols subscribed per connection (the account's plan)."
+    )
+    rest_retry_budget_s: float | None = Field(
+        default=None, gt=0, description="Seconds one REST recovery may spend waiting out 429 answers."
+    )
 
     @field_validator("symbols", "streams", mode="before")
     @classmethod
@@ -227,6 +243,11 @@ GENERIC_DEFAULTS: dict[str, Any] = {
     "stale_factor": 10.0,
     "stale_floor_s": 1.0,
     "stale_ceiling_s": 60.0,
+    "api_key": None,
+    "api_secret": None,
+    "encoding": "json",
+    "symbol_limit": None,
+    "rest_retry_budget_s": 30.0,
 }
 """Defaults of venue options that do not depend on the venue."""
 
@@ -262,6 +283,11 @@ class VenueSettings(BaseModel):
     stale_factor: float
     stale_floor_s: float
     stale_ceiling_s: float
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+    encoding: Literal["json", "msgpack"] = "json"
+    symbol_limit: int | None = None
+    rest_retry_budget_s: float = 30.0
 
     def instrument(self, symbol: str) -> str:
         """The instrument id of one of this venue's symbols (``<name>:<SYMBOL>``)."""

@@ -15,9 +15,11 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from feed.adapter import ControlError, Login, Notice
 from feed.backoff import Backoff
 from feed.limits import AttemptBudget, MessagePacer
 from feed.wire import Wire, WireError, open_wire
@@ -31,14 +33,27 @@ class ConnectionOptions:
     """How connections behave (from the venue's settings and its adapter)."""
 
     url: str  # where a connection connects (the adapter's connection URL)
-    control_frames: Callable[[str, list[str], int], list[str]]  # the adapter's (un)subscribe frames
+    control_frames: Callable[
+        [str, list[str], int], Sequence[str | bytes]
+    ]  # the adapter's (un)subscribe frames
     idle_timeout_s: float = 10.0
     ping_interval_s: float | None = 20.0
-    rotate_after_s: float = 23.5 * 3600
+    rotate_after_s: float | None = 23.5 * 3600  # None: never rotate (a venue allowing one connection)
     rotation_overlap_s: float = 2.0
     control_messages_per_second: float = 4.0
     open_timeout_s: float = 10.0
     client: str = "picows"  # or "websockets" (see feed.wire)
+    login: Login | None = None  # the venue's login step on each new connection (feed.adapter.Login)
+    decode: Callable[[bytes], Any] | None = None  # the adapter's codec, to read the login answers
+
+
+class LoginFailed(ConnectionError):
+    """The venue refused the login (``code`` is its error code; None: no answer in time)."""
+
+    def __init__(self, message: str, code: int | None, fatal: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.fatal = fatal
 
 
 class StreamConnection:
@@ -73,6 +88,8 @@ class StreamConnection:
         self.physical_id = 0
         self.connects = 0
         self.last_frame_ns = 0
+        self.failed: LoginFailed | None = None  # a fatal login refusal: the connection gave up
+        self._login_queue: asyncio.Queue[bytes] | None = None  # frames go here while logging in
 
     @property
     def connected(self) -> bool:
@@ -128,7 +145,7 @@ class StreamConnection:
         request_id = next(_ids)
         self._register_request(request_id, self, streams, method)
         for frame in self.options.control_frames(method, streams, request_id):
-            wire.send_text(frame)
+            wire.send(frame)
 
     # -- the loop ------------------------------------------------------------------------------------
 
@@ -148,6 +165,9 @@ class StreamConnection:
             self.last_frame_ns = now
             if not first.is_set():
                 first.set()
+            if self._login_queue is not None:
+                self._login_queue.put_nowait(frame)
+                return
             on_frame(frame, now)
 
         return received
@@ -163,14 +183,19 @@ class StreamConnection:
             self._attempts.record(time.monotonic())
             self.connects += 1
             first = first or asyncio.Event()
+            login = self.options.login
+            if login is not None:
+                self._login_queue = asyncio.Queue()
             try:
                 wire = await open_wire(
                     self.options.client,
                     url,
                     self._frame_callback(first),
                     open_timeout=self.options.open_timeout_s,
+                    headers=login.headers if login is not None else (),
                 )
             except WireError as exc:
+                self._login_queue = None
                 delay = self._backoff.next_delay()
                 if exc.status in (418, 429):
                     delay = self._backoff.retry_after(exc.retry_after or delay)
@@ -182,6 +207,30 @@ class StreamConnection:
                 continue
             self.physical_id = next(_connection_ids)
             self.last_frame_ns = time.monotonic_ns()
+            if login is not None:
+                try:
+                    await self._login(wire, login)
+                except LoginFailed as exc:
+                    self._login_queue = None
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(wire.close(1000, "login failed"), 3.0)
+                    delay = self._backoff.next_delay()
+                    self._on_state(
+                        "login_failed",
+                        connection=self.physical_id,
+                        code=exc.code,
+                        error=str(exc),
+                        fatal=exc.fatal,
+                        streams=list(self.streams),
+                        retry_in_s=None if exc.fatal else round(delay, 3),
+                    )
+                    if exc.fatal:
+                        self.failed = exc
+                        return None
+                    if await self._sleep_or_stop(delay):
+                        return None
+                    continue
+                self._login_queue = None
             self._backoff.connected(time.monotonic())
             self._on_state("connected", connection=self.physical_id, streams=len(self.streams))
             await self._send_control(wire, "subscribe", self.streams)
@@ -190,14 +239,55 @@ class StreamConnection:
             return wire
         return None
 
+    async def _login(self, wire: Wire, login: Login) -> None:
+        """The venue's login step: greeting, credentials, confirmation (:class:`LoginFailed` otherwise)."""
+        queue, decode = self._login_queue, self.options.decode
+        assert queue is not None and decode is not None
+        deadline = time.monotonic() + login.timeout_s
+
+        async def expect(kind: str) -> None:
+            while True:
+                left = deadline - time.monotonic()
+                get: asyncio.Future[Any] = asyncio.ensure_future(queue.get())
+                waiters: set[asyncio.Future[Any]] = {get, wire.closed}
+                done, _ = await asyncio.wait(
+                    waiters, timeout=max(left, 0.0), return_when=asyncio.FIRST_COMPLETED
+                )
+                if get not in done:
+                    get.cancel()
+                    why = (
+                        "closed the connection"
+                        if wire.closed.done()
+                        else f"did not answer in {login.timeout_s:g} s"
+                    )
+                    raise LoginFailed(f"login: the venue {why} (waiting for {kind!r})", None, False)
+                decoded = decode(get.result())
+                for item in decoded if isinstance(decoded, list) else [decoded]:
+                    if isinstance(item, ControlError):
+                        fatal = item.code in login.fatal_codes
+                        raise LoginFailed(f"login refused: {item.msg} (code {item.code})", item.code, fatal)
+                    if isinstance(item, Notice) and item.kind == kind:
+                        return
+
+        if login.greeting is not None:
+            await expect(login.greeting)
+        for frame in login.frames:
+            wire.send(frame)
+        await expect(login.success)
+
     async def _serve(self, wire: Wire) -> Wire | None:
         """Serve ``wire`` until it dies (returns None) or is rotated away (returns its replacement)."""
         self._current = wire
-        rotate = asyncio.create_task(asyncio.sleep(self.options.rotate_after_s))
+        rotate_after = self.options.rotate_after_s
+        rotate: asyncio.Future[Any] = (
+            asyncio.ensure_future(asyncio.sleep(rotate_after))
+            if rotate_after is not None
+            else asyncio.get_running_loop().create_future()  # never: the venue allows no second connection
+        )
         watchdog = asyncio.create_task(self._watchdog(wire))
         try:
             done, _ = await asyncio.wait({wire.closed, rotate}, return_when=asyncio.FIRST_COMPLETED)
-            if rotate in done and not wire.closed.done() and not self._stopped.is_set():
+            if rotate in done and not wire.closed.done() and not self._stopped.is_set() and rotate_after:
                 replacement = await self._make_before_break(wire)
                 if replacement is not None:
                     return replacement

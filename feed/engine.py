@@ -39,6 +39,8 @@ from feed.adapter import (
     Step,
     StreamSpec,
     VenueAdapter,
+    WindowFill,
+    WindowRequest,
 )
 from feed.events import MARKET, FeedEvent, instrument_id
 from feed.journal import REBASE
@@ -51,6 +53,8 @@ QUIET_RECHECK_NS = 1_500_000_000  # a book whose connection dropped and that saw
 REASON_KINDS: tuple[tuple[str, str], ...] = (
     # (reason prefix as written by the codecs and the engine, bounded label value)
     ("malformed JSON", "malformed_json"),
+    ("malformed msgpack", "malformed_msgpack"),
+    ("expected an array", "not_an_array"),
     ("expected a JSON object", "not_an_object"),
     ("invalid combined-stream frame", "invalid_frame"),
     ("unknown stream", "unknown_stream"),
@@ -85,6 +89,8 @@ class EngineSettings:
     stale_factor: float = 10.0
     stale_floor_s: float = 1.0
     stale_ceiling_s: float = 60.0
+    dedupe_horizon_ns: int = 600_000_000_000  # TIME streams remember delivered keys this far back
+    max_dedupe_keys: int = 200_000  # and at most this many per stream
 
 
 @dataclass
@@ -100,6 +106,7 @@ class Counters:
     resyncs: int = 0
     backfilled: int = 0
     book_diffs_dropped: int = 0
+    windows: int = 0  # time windows requested over REST (TIME streams)
 
     @property
     def rejected_total(self) -> int:
@@ -131,6 +138,36 @@ class _Stream:
     live: bool = True  # subscribed on an open connection (False from a drop until the resubscribe is sent)
     resumed: bool = False  # last_id came from a journal and no live message has confirmed it yet
     sequencer: IdSequencer[Market] | None = None
+    timed: _TimeState | None = None  # TIME streams
+
+
+class _TimeState:
+    """A TIME stream's continuity: newest exchange time delivered, the keys delivered recently (for
+    de-duplication against a REST window), the open window after a drop and the live messages held while
+    it is fetched."""
+
+    __slots__ = ("gap_from_ns", "held", "keys", "last_ns", "open", "order", "window")
+
+    def __init__(self) -> None:
+        self.last_ns: int | None = None
+        self.keys: set[Any] = set()
+        self.order: deque[tuple[int, Any]] = deque()
+        self.open = False  # a drop opened a window that the next live message closes
+        self.gap_from_ns: int | None = None  # where that window starts (None: nothing known before it)
+        self.window: WindowRequest | None = None
+        self.held: list[tuple[Market, int]] = []
+
+    def remember(self, key: Any, ns: int, horizon_ns: int, cap: int) -> None:
+        self.keys.add(key)
+        self.order.append((ns, key))
+        newest = self.last_ns if self.last_ns is not None else ns
+        order = self.order
+        while order and (len(order) > cap or order[0][0] < newest - horizon_ns):
+            self.keys.discard(order.popleft()[1])
+
+
+def _dedupe_key(item: Market) -> Any:
+    return item.key if item.key is not None else item.id
 
 
 @dataclass
@@ -163,6 +200,7 @@ class VenueEngine:
         self._events: list[FeedEvent] = []
         self._requests: deque[Request] = deque()
         self._letters: list[DeadLetter] = []
+        self._venue_ns: int | None = None  # newest exchange time seen on any TIME stream (the venue's clock)
 
     # -- pull API ------------------------------------------------------------------------------------
 
@@ -201,6 +239,8 @@ class VenueEngine:
                     max_held=self.settings.max_held,
                     backfill=self.settings.backfill and spec.backfill,
                 )
+            elif spec.continuity is Continuity.TIME:
+                state.timed = _TimeState()
             self.streams[spec.name] = state
             if spec.book and spec.symbol not in self.books:
                 self.books[spec.symbol] = _Book(self.adapter.book(spec), spec.name, state.instrument)
@@ -222,7 +262,18 @@ class VenueEngine:
     def receive_frame(self, frame: bytes, recv_ns: int) -> ControlReply | ControlError | Notice | None:
         """Handle one received frame; control answers and notices are returned for the I/O shell."""
         self.counters.bytes += len(frame)
-        decoded: Decoded = self._codec.decode(frame)
+        decoded = self._codec.decode(frame)
+        if isinstance(decoded, list):
+            control: ControlReply | ControlError | Notice | None = None
+            for one in decoded:
+                answer = self._receive_item(frame, one, recv_ns)
+                control = control or answer
+            return control
+        return self._receive_item(frame, decoded, recv_ns)
+
+    def _receive_item(
+        self, frame: bytes, decoded: Decoded, recv_ns: int
+    ) -> ControlReply | ControlError | Notice | None:
         if type(decoded) is not Market:
             if isinstance(decoded, Rejected):
                 self._reject(decoded.raw, decoded.stream, decoded.reason, recv_ns)
@@ -248,6 +299,8 @@ class VenueEngine:
             self._on_book_update(state, item, recv_ns)
         elif continuity is Continuity.STEP:
             self._on_sequenced(state, item, recv_ns)
+        elif continuity is Continuity.TIME:
+            self._on_timed(state, item, recv_ns)
         else:
             self._on_deduped(state, item, recv_ns)
         return None
@@ -277,8 +330,11 @@ class VenueEngine:
         if book is not None and book.stream == state.spec.name:
             book.interrupted_at_ns = None  # this update's continuity check tells whether anything was missed
             step = book.sync.on_update(item)
-            applied = step is Step.APPLIED
-            if step is Step.GAP:
+            applied = step is Step.APPLIED or step is Step.SYNCED
+            if step is Step.SYNCED:  # the update carried the whole book (Alpaca's reset flag)
+                book.wanted = False
+                self._book_resynced(book, state, recv_ns)
+            elif step is Step.GAP:
                 self._book_invalid(book, "sequence gap", recv_ns)
             elif step is Step.BUFFERED:
                 self._bound_book_buffer(book)
@@ -340,25 +396,28 @@ class VenueEngine:
                     state, state.last_id + 1, snap_id, "missed while disconnected (per snapshot)", now_ns
                 )
                 state.last_id = snap_id
-            self._emit(
-                FeedEvent(
-                    type="book_resynced",
-                    venue=self.venue,
-                    channel=state.spec.channel,
-                    instrument=book.instrument,
-                    symbol=state.spec.symbol,
-                    stream=stream,
-                    kind=state.spec.kind,
-                    id=snap_id,
-                    recv_ns=now_ns,
-                    detail={"resyncs": book.sync.resyncs},
-                )
-            )
+            self._book_resynced(book, state, now_ns)
         elif step is Step.REFETCH:
             self._want_snapshot(book, now_ns)
         elif step is Step.GAP:
             self._book_invalid(book, "gap while applying buffered updates", now_ns)
         # Step.BUFFERED: nothing buffered yet; the next update asks again.
+
+    def _book_resynced(self, book: _Book, state: _Stream, now_ns: int) -> None:
+        self._emit(
+            FeedEvent(
+                type="book_resynced",
+                venue=self.venue,
+                channel=state.spec.channel,
+                instrument=book.instrument,
+                symbol=state.spec.symbol,
+                stream=book.stream,
+                kind=state.spec.kind,
+                id=book.sync.last_update_id(),
+                recv_ns=now_ns,
+                detail={"resyncs": book.sync.resyncs},
+            )
+        )
 
     def snapshot_failed(self, stream: str, reason: str, now_ns: int) -> None:
         """The snapshot request failed; it is asked again on a later update or tick (after a pause)."""
@@ -473,7 +532,19 @@ class VenueEngine:
                 continue
             state.interrupted = True
             state.live = False
+            timed = state.timed
+            if timed is not None and not timed.open:
+                timed.open = True
+                timed.gap_from_ns = timed.last_ns if timed.last_ns is not None else self._venue_ns
             book = self.books.get(state.spec.symbol)
+            if book is not None and book.stream == name and state.spec.continuity is Continuity.TIME:
+                # No ids: an update after the reconnect cannot prove that nothing was missed, so the book
+                # is invalid until the venue sends the whole book again (or a snapshot rebuilds it).
+                if book.sync.synced:
+                    book.sync.invalidate()
+                    self._book_invalid(book, "connection interrupted: a book without ids cannot be bridged",
+                                       now_ns)  # fmt: skip
+                continue
             if book is not None and book.stream == name:
                 # An update after the reconnect is checked for continuity as usual; a quiet symbol may send
                 # none, so tick() rebuilds its book if nothing arrived QUIET_RECHECK_NS after the stream is
@@ -515,6 +586,137 @@ class VenueEngine:
                     )
             state.last_id = ident
         self._deliver_market(state, item, recv_ns)
+
+    # -- time-window continuity (no sequence: Continuity.TIME) --------------------------------------------
+
+    def _on_timed(self, state: _Stream, item: Market, recv_ns: int) -> None:
+        timed = state.timed
+        assert timed is not None
+        key = _dedupe_key(item)
+        if key is not None and key in timed.keys:
+            self._duplicate()
+            return
+        ns = item.exchange_ns
+        if ns is not None and (self._venue_ns is None or ns > self._venue_ns):
+            self._venue_ns = ns
+        if timed.window is not None:  # a window is being fetched: live messages wait behind it
+            timed.held.append((item, recv_ns))
+            if len(timed.held) > self.buffer_high_water:
+                self.buffer_high_water = len(timed.held)
+            if len(timed.held) > self.settings.max_held:
+                self.window_failed(state.spec.name, "too many live messages held behind the window", recv_ns)
+            return
+        if timed.open and state.interrupted:
+            # The first live message after a reconnect closes the window the drop opened.
+            state.interrupted = timed.open = False
+            from_ns, timed.gap_from_ns = timed.gap_from_ns, None
+            to_ns = ns if ns is not None else self._venue_ns
+            if from_ns is None or to_ns is None:
+                reason = "connection interrupted before anything was delivered: the window's start is unknown"
+                self._time_gap(state, from_ns, to_ns, reason, recv_ns)
+            elif to_ns >= from_ns:
+                if state.spec.backfill and self.settings.backfill:
+                    timed.window = WindowRequest(state.spec.name, from_ns, to_ns)
+                    timed.held.append((item, recv_ns))
+                    self.counters.windows += 1
+                    self._requests.append(timed.window)
+                    return
+                self._time_gap(
+                    state, from_ns, to_ns, "connection interrupted: the venue offers no REST window", recv_ns
+                )
+        state.interrupted = False
+        self._deliver_timed(state, item, recv_ns, key)
+
+    def _correction_detail(self, state: _Stream, item: Market) -> dict[str, Any] | None:
+        """A correction/cancel refers to an earlier message: say which stream, and whether the feed
+        delivered that message (the correction is delivered as its own event; nothing is rewritten)."""
+        target = state.spec.corrects
+        if target is None or item.refers is None:
+            return None
+        corrected = self.streams.get(target)
+        timed = corrected.timed if corrected is not None else None
+        delivered = timed is not None and item.refers in timed.keys
+        return {"corrects": target, "original_delivered": delivered}
+
+    def _deliver_timed(
+        self, state: _Stream, item: Market, recv_ns: int, key: Any, backfilled: bool = False
+    ) -> None:
+        timed = state.timed
+        assert timed is not None
+        ns = item.exchange_ns
+        if ns is not None and (timed.last_ns is None or ns > timed.last_ns):
+            timed.last_ns = ns
+        if key is not None:
+            timed.remember(
+                key, ns if ns is not None else (timed.last_ns or 0), self.settings.dedupe_horizon_ns,
+                self.settings.max_dedupe_keys,
+            )  # fmt: skip
+        detail = self._correction_detail(state, item) if item.refers is not None else None
+        self._deliver_market(state, item, recv_ns, backfilled=backfilled, detail=detail)
+
+    def receive_window(self, stream: str, fill: WindowFill, now_ns: int) -> None:
+        """The REST answer to a :class:`~feed.adapter.WindowRequest`: what it holds that was not delivered
+        yet goes out (``backfilled``, in exchange-time order), then the live messages held behind it; an
+        incomplete answer leaves a ``gap`` for the part it did not cover."""
+        state = self.streams.get(stream)
+        timed = state.timed if state is not None else None
+        if state is None or timed is None or timed.window is None:
+            return
+        window, timed.window = timed.window, None
+        found = [
+            m for m in fill.items
+            if m.exchange_ns is not None and window.from_ns <= m.exchange_ns <= window.to_ns
+        ]  # fmt: skip
+        found.sort(key=lambda m: m.exchange_ns or 0)
+        reached = window.from_ns
+        for item in found:
+            key = _dedupe_key(item)
+            reached = max(reached, item.exchange_ns or reached)
+            if key is not None and key in timed.keys:
+                self._duplicate()
+                continue
+            self.counters.backfilled += 1
+            self._deliver_timed(state, item, now_ns, key, backfilled=True)
+        if not fill.complete:
+            start = fill.covered_to_ns if fill.covered_to_ns is not None else reached
+            self._time_gap(
+                state, start, window.to_ns, "REST window only partly fetched (page budget)", now_ns
+            )
+        self._release_held(state)
+
+    def window_failed(self, stream: str, reason: str, now_ns: int) -> None:
+        """The window cannot be fetched: it becomes a ``gap`` with its time range, and the live messages
+        held behind it are released."""
+        state = self.streams.get(stream)
+        timed = state.timed if state is not None else None
+        if state is None or timed is None or timed.window is None:
+            return
+        window, timed.window = timed.window, None
+        self._time_gap(state, window.from_ns, window.to_ns, f"REST window failed: {reason}", now_ns)
+        self._release_held(state)
+
+    def _release_held(self, state: _Stream) -> None:
+        timed = state.timed
+        assert timed is not None
+        held, timed.held = timed.held, []
+        for item, recv_ns in held:
+            key = _dedupe_key(item)
+            if key is not None and key in timed.keys:
+                self._duplicate()
+                continue
+            self._deliver_timed(state, item, recv_ns, key)
+
+    @property
+    def windows_pending(self) -> int:
+        """Time windows waiting for their REST answer."""
+        return sum(1 for s in self.streams.values() if s.timed is not None and s.timed.window is not None)
+
+    def _time_gap(
+        self, state: _Stream, from_ns: int | None, to_ns: int | None, reason: str, now_ns: int
+    ) -> None:
+        """A window of a TIME stream that cannot be proven complete: a ``gap`` with its time range."""
+        detail = {"reason": reason, "from_ns": from_ns, "to_ns": to_ns, "count": None}
+        self._emit_gap(state, None, None, detail, now_ns)
 
     # -- time ------------------------------------------------------------------------------------------
 
@@ -595,7 +797,7 @@ class VenueEngine:
         self._emit_gap(state, last_id, first_id, {"reason": reason, "count": count}, now_ns)
 
     def _emit_gap(
-        self, state: _Stream, last_id: int, first_id: int | None, detail: dict[str, Any], now_ns: int
+        self, state: _Stream, last_id: int | None, first_id: int | None, detail: dict[str, Any], now_ns: int
     ) -> None:
         """Count a gap on the stream's kind and emit its ``gap`` event."""
         spec = state.spec

@@ -21,9 +21,12 @@ SCHEMA = "tickstorm.events"
 SCHEMA_VERSION = 2
 
 MARKET = "market"
-CHANNELS = ("trade", "quote", "book", "bar", "status")
+CHANNELS = ("trade", "quote", "book", "bar", "correction", "trading_status", "news", "status")
 """Normalized channels: trade (trades and aggregate trades), quote (best bid/ask), book (order book
-updates), bar (candles), status (feed-wide connection and subscription events; no instrument)."""
+updates), bar (candles), correction (a venue's correction or cancel of a trade it sent earlier, referring
+to the original trade's id: never a rewrite of what was delivered), trading_status (halts, resumptions,
+limit-up/limit-down bands), news (articles), status (feed-wide connection and subscription events; no
+instrument)."""
 
 STATE_TYPES = frozenset(
     {"gap", "book_invalid", "book_resynced", "stale", "fresh", "connection", "subscription"}

@@ -259,13 +259,9 @@ class Feed:
     async def add_symbols(self, symbols: list[str], venue: str | None = None) -> list[str]:
         """Ingest more symbols on a venue (with its configured stream kinds); returns the new streams."""
         target = self.venue(venue)
-        specs = []
-        for symbol in symbols:
-            for kind in target.settings.streams:
-                spec = target.adapter.parse_stream(f"{symbol.lower()}@{kind}")
-                if spec is not None:
-                    specs.append(spec)
-        return await target.add_streams(specs)
+        more = target.settings.model_copy(update={"symbols": list(symbols)})
+        target.adapter.validate(more)  # the venue's grammar: normalizes the symbols (case, duplicates)
+        return await target.add_streams(target.adapter.stream_specs(more))
 
     async def remove_symbols(self, symbols: list[str], venue: str | None = None) -> list[str]:
         """Stop ingesting symbols on a venue; the others are not touched."""

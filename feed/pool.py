@@ -3,11 +3,17 @@
 At most ``max_streams`` streams per connection (Binance allows 1024; fewer spreads load and shrinks what
 one disconnect takes away), one shared connection-attempt budget per venue (300 per 5 minutes per IP on
 Binance), and live add/remove of streams without touching the other connections.
+
+Venues with several endpoints (Alpaca: stocks, crypto, options and news each have their own URL) give each
+stream its URL (``url_of``): streams of different URLs never share a connection, and ``max_connections``
+(Alpaca: 1, a second session is refused) holds per URL. Replies without a request id (Alpaca's) answer the
+oldest pending request of the connection they arrived on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +48,10 @@ def plan(
     return groups
 
 
+class PoolLimitError(ValueError):
+    """More connections would be needed than the venue allows (``max_connections`` per URL)."""
+
+
 class ConnectionPool:
     """The set of :class:`StreamConnection` objects behind one feed."""
 
@@ -57,8 +67,13 @@ class ConnectionPool:
         on_interrupted: Callable[[list[str]], None] | None = None,
         on_subscribed: Callable[[list[str]], None] | None = None,
         group_of: Callable[[str], str] = lambda stream: stream,
+        url_of: Callable[[str], str] | None = None,
+        max_connections: int | None = None,
     ) -> None:
         self.options = options
+        self._url_of = url_of
+        self.max_connections = max_connections
+        self.receiving: StreamConnection | None = None  # the connection whose frame is being handled
         self._group_of = group_of
         self._on_interrupted = on_interrupted
         self._on_subscribed = on_subscribed
@@ -70,13 +85,28 @@ class ConnectionPool:
         self.connections: list[StreamConnection] = []
         self._requests: dict[int, tuple[StreamConnection, list[str], str]] = {}
 
+    def url_of(self, stream: str) -> str:
+        """The URL of the connection that carries ``stream``."""
+        return self._url_of(stream) if self._url_of is not None else self.options.url
+
     def _new_connection(self, streams: list[str]) -> StreamConnection:
+        url = self.url_of(streams[0]) if streams else self.options.url
+        options = self.options if url == self.options.url else dataclasses.replace(self.options, url=url)
+        on_frame = self._on_frame
+
+        def received(frame: bytes, recv_ns: int) -> None:
+            self.receiving = conn
+            try:
+                on_frame(frame, recv_ns)
+            finally:
+                self.receiving = None
+
         conn = StreamConnection(
             streams,
-            self.options,
+            options,
             attempts=self.attempts,
             backoff=self._backoff_factory(),
-            on_frame=self._on_frame,
+            on_frame=received,
             on_state=lambda state, **detail: self._on_state(state, slot=index, **detail),
             register_request=self._register,
             on_interrupted=self._on_interrupted,
@@ -90,7 +120,15 @@ class ConnectionPool:
         self._requests[request_id] = (conn, streams, method)
 
     def take_request(self, request_id: Any) -> tuple[StreamConnection, list[str], str] | None:
-        """The request a control reply answers (and forget it)."""
+        """The request a control reply answers (and forget it). A reply without an id answers the oldest
+        pending request of the connection it arrived on (venues that answer in order, without ids)."""
+        if request_id is None:
+            conn = self.receiving
+            for rid, request in self._requests.items():  # insertion order: oldest first
+                if conn is None or request[0] is conn:
+                    del self._requests[rid]
+                    return request
+            return None
         return self._requests.pop(request_id, None) if isinstance(request_id, int) else None
 
     @property
@@ -99,16 +137,29 @@ class ConnectionPool:
         return [s for c in self.connections for s in c.streams]
 
     async def add(self, streams: list[str]) -> None:
-        """Carry more streams: fill connections with room, open new ones for the rest."""
-        current = [list(c.streams) for c in self.connections]
-        groups = plan(streams, self.max_streams, current, self._group_of)
-        for index, group in enumerate(groups):
-            if index < len(self.connections):
-                extra = [s for s in group if s not in self.connections[index].streams]
-                if extra:
-                    await self.connections[index].subscribe(extra)
-            else:
-                self._new_connection(group).start()
+        """Carry more streams: fill connections with room, open new ones for the rest (per URL; more
+        than ``max_connections`` per URL raises :class:`PoolLimitError` and changes nothing)."""
+        by_url: dict[str, list[str]] = {}
+        for stream in streams:
+            by_url.setdefault(self.url_of(stream), []).append(stream)
+        plans: list[tuple[list[StreamConnection], list[list[str]]]] = []
+        for url, todo in by_url.items():
+            mine = [c for c in self.connections if c.options.url == url]
+            groups = plan(todo, self.max_streams, [list(c.streams) for c in mine], self._group_of)
+            if self.max_connections is not None and len(groups) > self.max_connections:
+                raise PoolLimitError(
+                    f"{url}: {len(groups)} connections of {self.max_streams} streams would be needed, "
+                    f"the venue allows {self.max_connections}"
+                )
+            plans.append((mine, groups))
+        for mine, groups in plans:
+            for index, group in enumerate(groups):
+                if index < len(mine):
+                    extra = [s for s in group if s not in mine[index].streams]
+                    if extra:
+                        await mine[index].subscribe(extra)
+                else:
+                    self._new_connection(group).start()
 
     async def remove(self, streams: list[str]) -> None:
         """Stop carrying streams; connections left empty are closed."""

@@ -19,6 +19,7 @@ AdapterFactory = Callable[[], VenueAdapter]
 
 BUILTIN: dict[str, str] = {
     "binance-spot": "feed.binance_spot.adapter:BinanceSpotAdapter",
+    "alpaca": "feed.alpaca.adapter:AlpacaAdapter",
 }
 """Built-in adapters: name -> ``module:factory``."""
 

@@ -25,6 +25,7 @@ from feed.adapter import (
     SnapshotRequest,
     StreamSpec,
     VenueAdapter,
+    WindowRequest,
 )
 from feed.backoff import Backoff
 from feed.config import VenueSettings
@@ -62,6 +63,12 @@ def _log_connection(venue: str, url: str, state: str, detail: dict[str, Any]) ->
         text = f"connection attempts throttled for {detail.get('wait_s')} s (the venue's attempt limit)"
     elif state == "dead_peer":
         text = f"no data nor pong for {detail.get('idle_s')} s: dropping the connection"
+    elif state == "login_failed":
+        level = logging.ERROR if detail.get("fatal") else logging.WARNING
+        then = "giving up on this connection's streams" if detail.get("fatal") else (
+            f"retrying in {detail.get('retry_in_s')} s"
+        )  # fmt: skip
+        text = f"login failed: {detail.get('error')}; {then}"
     else:
         text = " ".join([state, *(f"{k}={v}" for k, v in detail.items())])
     log.log(level, "%s: %s", venue, text, extra=extra)
@@ -72,7 +79,12 @@ def _log_state_event(event: FeedEvent) -> None:
     detail = event.detail or {}
     extra = {"venue": event.venue, "event": event.type, "stream": event.stream}
     if event.type == "gap":
-        span = f"ids {event.first_id}..{event.id}" if event.first_id is not None else f"after id {event.id}"
+        if "from_ns" in detail:
+            span = f"exchange time {detail.get('from_ns')}..{detail.get('to_ns')} ns"
+        elif event.first_id is not None:
+            span = f"ids {event.first_id}..{event.id}"
+        else:
+            span = f"after id {event.id}"
         log.warning(
             "%s: gap on %s: %s lost (%s)", event.venue, event.stream, span, detail.get("reason"), extra=extra
         )
@@ -126,16 +138,21 @@ class VenueFeed:
         self._deliver = deliver
         self._dead_letter = dead_letter
         self._on_connection = on_connection
+        max_connections = adapter.limits.max_connections
+        login = adapter.login(settings)
         self.pool = ConnectionPool(
             ConnectionOptions(
                 url=adapter.connection_url(settings, []),
                 control_frames=adapter.control_frames,
                 idle_timeout_s=settings.idle_timeout_s,
                 ping_interval_s=settings.ping_interval_s,
-                rotate_after_s=settings.rotate_after_s,
+                # make-before-break needs a second connection: a venue allowing one is never rotated
+                rotate_after_s=None if max_connections == 1 else settings.rotate_after_s,
                 rotation_overlap_s=settings.rotation_overlap_s,
                 control_messages_per_second=settings.control_messages_per_second,
                 client=settings.ws_client,
+                login=login,
+                decode=adapter.codec().decode if login is not None else None,
             ),
             max_streams=settings.max_streams_per_connection,
             attempts=AttemptBudget(settings.connection_attempts_per_5min, adapter.limits.attempt_window_s),
@@ -147,10 +164,13 @@ class VenueFeed:
             on_interrupted=lambda streams: self.engine.interrupted(streams, time.monotonic_ns()),
             on_subscribed=self._on_subscribed,
             group_of=self._symbol_of,
+            url_of=lambda stream: adapter.connection_url(settings, [stream]),
+            max_connections=max_connections,
         )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
         self._backfill_tasks: dict[str, asyncio.Task[None]] = {}
+        self._window_tasks: dict[str, asyncio.Task[None]] = {}
         self._resubscribe_tries: dict[tuple[str, ...], int] = {}
         self._accepted: set[str] = set()  # streams the venue accepted on a connection that is still up
 
@@ -289,6 +309,8 @@ class VenueFeed:
                     self._snapshot_tasks[request.stream] = self._spawn(self._fetch_snapshot(request.stream))
             elif isinstance(request, BackfillRequest) and request.stream not in self._backfill_tasks:
                 self._backfill_tasks[request.stream] = self._spawn(self._backfill(request))
+            elif isinstance(request, WindowRequest) and request.stream not in self._window_tasks:
+                self._window_tasks[request.stream] = self._spawn(self._window(request))
 
     def tick(self, now_ns: int) -> None:
         """Time-driven engine work (hold windows, staleness, snapshot retries), then pull its output."""
@@ -338,8 +360,15 @@ class VenueFeed:
 
     def _on_connection_state(self, state: str, **detail: Any) -> None:
         _log_connection(self.name, self.settings.ws_url, state, detail)
-        if state in ("disconnected", "connect_failed", "dead_peer"):
+        if state in ("disconnected", "connect_failed", "dead_peer", "login_failed"):
             self._accepted.difference_update(self._streams_of_slot(detail.get("slot")))
+        if state == "login_failed" and detail.get("fatal"):
+            # The venue will not serve these streams on this account (e.g. Alpaca 409, insufficient
+            # subscription): said once, clearly, as a refused subscription; the connection gave up.
+            self.engine.subscription_event(
+                list(detail.get("streams") or []), False, time.monotonic_ns(), method="login",
+                code=detail.get("code"), msg=detail.get("error"), fatal=True,
+            )  # fmt: skip
         if self._on_connection is not None:
             self._on_connection(self.name, state)
         self.engine.connection_event(state, time.monotonic_ns(), **detail)
@@ -385,6 +414,24 @@ class VenueFeed:
             self._backfill_tasks.pop(request.stream, None)
         self.flush()
 
+    async def _window(self, request: WindowRequest) -> None:
+        state = self.engine.streams.get(request.stream)
+        try:
+            if state is None:
+                return
+            if self.recovery is None:
+                self.engine.window_failed(request.stream, "the venue has no REST URL", time.monotonic_ns())
+                return
+            try:
+                fill = await self.recovery.window(state.spec, request.from_ns, request.to_ns)
+            except RecoveryError as exc:
+                self.engine.window_failed(request.stream, f"{type(exc).__name__}: {exc}", time.monotonic_ns())
+            else:
+                self.engine.receive_window(request.stream, fill, time.monotonic_ns())
+        finally:
+            self._window_tasks.pop(request.stream, None)
+        self.flush()
+
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
@@ -404,6 +451,7 @@ class VenueFeed:
             "lost_ids": c.lost_total,
             "gaps": sum(c.gaps.values()),
             "backfilled": c.backfilled,
+            "windows": c.windows,
             "connections": len(self.pool.connections),
             "connected": sum(1 for conn in self.pool.connections if conn.connected),
             "connects": sum(conn.connects for conn in self.pool.connections),

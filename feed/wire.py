@@ -1,7 +1,7 @@
 """The physical WebSocket under a stream connection, behind one small interface, with two clients.
 
-``open_wire(client, url, on_frame)`` connects and returns a :class:`Wire`: text frames are handed to
-``on_frame(payload, recv_ns)`` as they arrive; ``closed`` is a future that completes when the socket is
+``open_wire(client, url, on_frame)`` connects and returns a :class:`Wire`: text and binary frames are handed
+to ``on_frame(payload, recv_ns)`` as they arrive; ``closed`` is a future that completes when the socket is
 gone. Two implementations, chosen by the ``ws_client`` setting and by measurement (benchmarks/bench_feed):
 
 - ``picows`` (default): a Cython WebSocket client whose frame callbacks cost about a tenth of a
@@ -47,6 +47,17 @@ class Wire:
         """Queue a text frame."""
         raise NotImplementedError
 
+    def send_binary(self, data: bytes) -> None:
+        """Queue a binary frame."""
+        raise NotImplementedError
+
+    def send(self, frame: str | bytes) -> None:
+        """Queue a text (``str``) or binary (``bytes``) frame."""
+        if isinstance(frame, bytes):
+            self.send_binary(frame)
+        else:
+            self.send_text(frame)
+
     async def ping(self) -> None:
         """Send a ping and wait for its pong (callers bound the wait)."""
         raise NotImplementedError
@@ -60,12 +71,20 @@ class Wire:
         raise NotImplementedError
 
 
-async def open_wire(client: str, url: str, on_frame: OnFrame, *, open_timeout: float = 10.0) -> Wire:
-    """Connect with the chosen client (``picows`` or ``websockets``)."""
+async def open_wire(
+    client: str,
+    url: str,
+    on_frame: OnFrame,
+    *,
+    open_timeout: float = 10.0,
+    headers: tuple[tuple[str, str], ...] = (),
+) -> Wire:
+    """Connect with the chosen client (``picows`` or ``websockets``); ``headers`` go on the upgrade
+    request. Text and binary frames alike are handed to ``on_frame``."""
     if client == "picows":
-        return await _PicowsWire.connect(url, on_frame, open_timeout)
+        return await _PicowsWire.connect(url, on_frame, open_timeout, headers)
     if client == "websockets":
-        return await _WebsocketsWire.connect(url, on_frame, open_timeout)
+        return await _WebsocketsWire.connect(url, on_frame, open_timeout, headers)
     raise ValueError(f"unknown WebSocket client {client!r} (picows or websockets)")
 
 
@@ -86,7 +105,9 @@ class _PicowsWire(Wire):
         self._transport: Any = None
 
     @classmethod
-    async def connect(cls, url: str, on_frame: OnFrame, open_timeout: float) -> _PicowsWire:
+    async def connect(
+        cls, url: str, on_frame: OnFrame, open_timeout: float, headers: tuple[tuple[str, str], ...] = ()
+    ) -> _PicowsWire:
         from picows import WSError, WSInvalidStatusError, ws_connect
 
         wire = cls()
@@ -98,6 +119,7 @@ class _PicowsWire(Wire):
                     websocket_handshake_timeout=open_timeout,
                     enable_auto_pong=True,
                     max_frame_size=2**24,
+                    extra_headers=list(headers) or None,
                 ),
                 open_timeout,
             )
@@ -120,6 +142,12 @@ class _PicowsWire(Wire):
 
         if not self._transport.is_disconnected:
             self._transport.send(WSMsgType.TEXT, text.encode())
+
+    def send_binary(self, data: bytes) -> None:
+        from picows import WSMsgType
+
+        if not self._transport.is_disconnected:
+            self._transport.send(WSMsgType.BINARY, data)
 
     async def ping(self) -> None:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -153,7 +181,7 @@ def _make_picows_listener() -> type:
 
         def on_ws_frame(self, transport: Any, frame: Any) -> None:
             kind = frame.msg_type
-            if kind is WSMsgType.TEXT:
+            if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
                 self.on_frame(frame.get_payload_as_bytes(), time.monotonic_ns())
             elif kind is WSMsgType.PONG:
                 pongs = self.wire._pongs
@@ -199,7 +227,9 @@ class _WebsocketsWire(Wire):
         self._reader: asyncio.Task[None] | None = None
 
     @classmethod
-    async def connect(cls, url: str, on_frame: OnFrame, open_timeout: float) -> _WebsocketsWire:
+    async def connect(
+        cls, url: str, on_frame: OnFrame, open_timeout: float, headers: tuple[tuple[str, str], ...] = ()
+    ) -> _WebsocketsWire:
         try:
             ws = await connect(
                 url,
@@ -209,6 +239,7 @@ class _WebsocketsWire(Wire):
                 max_queue=4096,
                 compression=None,
                 close_timeout=2.0,
+                additional_headers=list(headers) or None,
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
@@ -243,9 +274,14 @@ class _WebsocketsWire(Wire):
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    async def _send(self, text: str) -> None:
+    def send_binary(self, data: bytes) -> None:
+        task = asyncio.ensure_future(self._send(data))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, frame: str | bytes) -> None:
         with contextlib.suppress(ConnectionClosed):
-            await self._ws.send(text)
+            await self._ws.send(frame)
 
     async def ping(self) -> None:
         pong = await self._ws.ping()

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from feed.adapter import Defaults, StreamSpec, VenueLimits
+from feed.adapter import Defaults, Login, StreamSpec, VenueLimits
 from feed.binance_spot.book_sync import BookSync
 from feed.binance_spot.codec import BinanceSpotCodec
 from feed.binance_spot.rest_client import RestClient, depth_weight
@@ -82,6 +82,8 @@ class BinanceSpotAdapter:
             )
         if settings.rest_url is None:
             problems.append("rest_url: Binance spot needs a REST URL (snapshots and backfill)")
+        if settings.encoding != "json":
+            problems.append("encoding: Binance spot streams speak JSON only")
         return problems
 
     def stream_specs(self, settings: VenueSettings) -> list[StreamSpec]:
@@ -105,10 +107,14 @@ class BinanceSpotAdapter:
         """The combined-stream endpoint; streams are subscribed with control messages."""
         return settings.ws_url.rstrip("/") + "/stream"
 
-    def control_frames(self, method: str, streams: Sequence[str], request_id: int) -> list[str]:
+    def control_frames(self, method: str, streams: Sequence[str], request_id: int) -> list[str | bytes]:
         """One ``SUBSCRIBE``/``UNSUBSCRIBE`` message for all of ``streams``."""
         verb = {"subscribe": "SUBSCRIBE", "unsubscribe": "UNSUBSCRIBE"}[method]
         return [orjson.dumps({"method": verb, "params": list(streams), "id": request_id}).decode()]
+
+    def login(self, settings: VenueSettings) -> Login | None:
+        """Market streams need no login."""
+        return None
 
     def recorded_frame(self, stream: str, data: Any) -> bytes:
         """The combined-stream wrapper around a recorded payload."""

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from feed.adapter import Market, RecoveryError, StreamSpec
+from feed.adapter import Market, RecoveryError, StreamSpec, WindowFill
 from feed.binance_spot import codec
 from feed.limits import WeightBudget
 
@@ -128,6 +128,10 @@ class RestClient:
                 f"backfill of {spec.name}: malformed answer ({type(exc).__name__}: {exc})"
             ) from exc
         return [codec.to_market(spec.name, item) for _, item in items]
+
+    async def window(self, spec: StreamSpec, from_ns: int, to_ns: int) -> WindowFill:
+        """Binance streams carry ids (no TIME continuity): never asked."""
+        raise RestError(f"{spec.name}: Binance spot recovers by id, not by time window")
 
     async def instruments(self) -> set[str] | None:
         """The symbols of ``/api/v3/exchangeInfo`` (weight 20)."""

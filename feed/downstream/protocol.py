@@ -22,9 +22,11 @@ MAX_ID_LENGTH = 64
 MAX_CHANNELS = 8
 
 BOOK, TRADE, QUOTE, BAR, STATUS = "book", "trade", "quote", "bar", "status"
-CHANNELS: tuple[str, ...] = (BOOK, TRADE, QUOTE, BAR, STATUS)
+CORRECTION, TRADING_STATUS, NEWS = "correction", "trading_status", "news"
+CHANNELS: tuple[str, ...] = (BOOK, TRADE, QUOTE, BAR, CORRECTION, TRADING_STATUS, NEWS, STATUS)
 """The event model's channels (feed.events.CHANNELS): book (snapshot then book updates), trade, quote,
-bar, status (feed-wide connection and subscription events; no instrument)."""
+bar, correction, trading_status, news, status (feed-wide connection and subscription events; no
+instrument)."""
 ALIASES = {"trades": TRADE, "quotes": QUOTE, "klines": BAR, "bars": BAR}
 """Protocol 1's channel names, still accepted."""
 ALL = "*"

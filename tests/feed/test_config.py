@@ -226,7 +226,7 @@ def test_every_venue_problem_listed_with_its_source(tmp_path: Path, monkeypatch:
         ({"streams": "trade,depth@1000ms"}, "streams", "depth@1000ms"),
         ({"streams": "kline_2M"}, "streams", "kline_2M"),
         ({"streams": "booktickers"}, "streams", "unknown stream"),
-        ({"venue": "kraken"}, "venue", "unknown venue 'kraken' (known: binance-spot"),
+        ({"venue": "kraken"}, "venue", "unknown venue 'kraken' (known: alpaca, binance-spot"),
         ({"ws_url": "http://x"}, "ws_url", "ws://"),
         ({"rest_url": "ftp://x"}, "rest_url", "http://"),
         ({"max_streams_per_connection": 0}, "max_streams_per_connection", "greater than or equal to 1"),

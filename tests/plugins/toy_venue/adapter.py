@@ -13,6 +13,7 @@ from feed.adapter import (
     ControlReply,
     Decoded,
     Defaults,
+    Login,
     Market,
     Recovery,
     Rejected,
@@ -63,8 +64,11 @@ class ToyAdapter:
     def connection_url(self, settings: VenueSettings, streams: Sequence[str]) -> str:
         return settings.ws_url + "/feed"
 
-    def control_frames(self, method: str, streams: Sequence[str], request_id: int) -> list[str]:
+    def control_frames(self, method: str, streams: Sequence[str], request_id: int) -> list[str | bytes]:
         return [orjson.dumps({"op": method, "ch": list(streams), "id": request_id}).decode()]
+
+    def login(self, settings: VenueSettings) -> Login | None:
+        return None
 
     def recovery(self, settings: VenueSettings) -> Recovery:
         raise ValueError("the toy venue has no REST")

@@ -1,0 +1,1 @@
+"""The Alpaca market data adapter (stocks, crypto, options, news): docs/feed-alpaca.md."""
