@@ -19,6 +19,7 @@ from harness.checks.delivery import (
     delivered_streams,
     rebase_offset,
 )
+from harness.checks.expect import check_expectations
 from harness.checks.isolation import check_isolation
 from harness.checks.measures import (
     MIN_MEMORY_SAMPLES,
@@ -100,6 +101,7 @@ def evaluate(
             for v, stream, raw in run.dead_letters
         ]
         verdicts.append(check_dlq(corrupted, letters))
+    verdicts += check_expectations(run.events, scenario.expect)
     if run.multi_venue:
         until = run.t0_ns + int(scenario.duration_s * 1e9)
         verdicts += check_isolation(run, faults, primary=scenario.venue_specs()[0].instance, until_ns=until)

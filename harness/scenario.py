@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from feed.config import VENUE_OPTIONS
+from harness.checks.expect import Expect
 from mock_venues import registry as venue_registry
 from mock_venues.recordings import BUNDLED, BUNDLED_FORMATS
 
@@ -284,6 +285,7 @@ class Scenario:
     venues: list[VenueSpec] = field(default_factory=list)
     expect_dlq: bool = False  # frames are corrupted on purpose: the DLQ check applies
     memory_check: bool = False  # a soak: the feed process's RSS slope after warm-up is checked
+    expect: list[Expect] = field(default_factory=list)  # events the feed must (or must not) have delivered
     path: Path | None = None
 
     def venue_specs(self) -> list[VenueSpec]:
