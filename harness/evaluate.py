@@ -247,7 +247,10 @@ def history_keys(run: RunData) -> KeyOf:
 def _exchange_offset(venue: VenueRun, delivered: dict[tuple[str, str], Delivered]) -> int | None:
     """Exchange time minus intended send time of the venue's published messages (see
     :func:`harness.checks.delivery.rebase_offset`), from the messages the feed delivered and the venue
-    published under the same key; None when nothing joins (gaps by time then place no message)."""
+    published under the same key; None when nothing joins (gaps by time then place no message) or the
+    feed reported no gap by time on this venue."""
+    if not any(d.time_gaps for (instance, _), d in delivered.items() if instance == venue.name):
+        return None  # no gap by time to place messages in (the id join needs no exchange times)
     pairs: list[tuple[int, int]] = []
     for name in venue.streams:
         got = delivered.get((venue.name, name))

@@ -62,9 +62,8 @@ def delivered_streams(events: Iterable[Any], key: KeyOf | None = None) -> dict[t
             continue
         at = (event.venue, stream)
         if kind == "gap":
-            window = _time_window(event)
-            if event.id is None and window is not None:
-                out.setdefault(at, Delivered()).time_gaps.append(window)
+            if event.id is None:  # a gap by time (docs/events.md): no ids, an exchange-time window
+                out.setdefault(at, Delivered()).time_gaps.append(_time_window(event))
             else:
                 out.setdefault(at, Delivered()).gaps.append((event.first_id, event.id))
         elif kind == "market" and event.id is not None:
@@ -78,12 +77,15 @@ def delivered_streams(events: Iterable[Any], key: KeyOf | None = None) -> dict[t
     return out
 
 
-def _time_window(event: Any) -> tuple[int, int] | None:
-    """A gap by time: its exchange-time window ``(from_ns, to_ns)`` (an open start counts from 0)."""
+OPEN_END_NS = 2**63 - 1
+
+
+def _time_window(event: Any) -> tuple[int, int]:
+    """A gap by time: its exchange-time window ``(from_ns, to_ns)`` (an open start counts from 0, an open
+    end, or a gap without either, to the end of time: it claims everything it may cover)."""
     detail = event.detail or {}
-    if "to_ns" not in detail or detail.get("to_ns") is None:
-        return None
-    return int(detail.get("from_ns") or 0), int(detail["to_ns"])
+    start, end = detail.get("from_ns"), detail.get("to_ns")
+    return int(start or 0), int(end) if end is not None else OPEN_END_NS
 
 
 def _in_windows(at_ns: int | None, windows: list[tuple[int, int]]) -> bool:

@@ -99,3 +99,13 @@ def test_delivered_streams_maps_keys_and_reads_gaps_by_time() -> None:
 def test_rebase_offset_is_the_most_common_difference() -> None:
     assert rebase_offset([]) is None
     assert rebase_offset([(1_100, 100), (1_200, 200), (5_000, 300)]) == 1_000
+
+
+def test_a_gap_by_time_without_an_end_claims_everything_after_its_start() -> None:
+    events = [FeedEventRow(type="gap", venue="a", stream="s", detail={"from_ns": 200, "to_ns": None})]
+    window = delivered_streams(events)[("a", "s")].time_gaps[0]
+    ids = [3, 1, 2]  # not increasing: judged in publishing order
+    got = Delivered(ids=[3], exchange_ns=[100], time_gaps=[window])
+    assert by_check(check_stream("s", published(ids, [100, 200, 10**18]), got))["no unreported loss"].ok
+    early = Delivered(ids=[3], exchange_ns=[100], time_gaps=[(300, window[1])])
+    assert not by_check(check_stream("s", published(ids, [100, 200, 10**18]), early))["no unreported loss"].ok
