@@ -11,7 +11,15 @@ import dataclasses
 from typing import Any
 
 from harness.checks.books import check_books, check_not_crossed
-from harness.checks.delivery import Delivered, Published, check_stream, delivered_streams
+from harness.checks.delivery import (
+    Delivered,
+    KeyOf,
+    Published,
+    check_stream,
+    delivered_streams,
+    rebase_offset,
+)
+from harness.checks.expect import check_expectations
 from harness.checks.isolation import check_isolation
 from harness.checks.measures import (
     MIN_MEMORY_SAMPLES,
@@ -25,9 +33,10 @@ from harness.checks.measures import (
     memory_figures,
 )
 from harness.checks.verdict import Verdict
-from harness.rundata import FaultWindow, RunData
+from harness.rundata import FaultWindow, RunData, VenueRun
 from harness.scenario import ALL_VENUES, Scenario
 from harness.sla import SLAConfig
+from mock_venues import registry as venue_registry
 from mock_venues.base.history import SendFlag
 
 MARKET = "market"
@@ -46,15 +55,18 @@ def evaluate(
     are still measured): test suites run many stacks at once on shared cores, where a latency bound is a
     timed test that flakes; ``tickstorm run`` and ``tickstorm baseline`` judge it."""
     verdicts: list[Verdict] = []
-    delivered = delivered_streams(run.events)
+    delivered = delivered_streams(run.events, history_keys(run))
     for venue in run.venues.values():
+        offset = _exchange_offset(venue, delivered)
         for name in venue.streams:
-            published = Published()
+            published = Published(exchange_ns=[] if offset is not None else None)
             replay_stream = venue.replay_of.get(name)
             if replay_stream is not None:
                 for row in venue.timeline.rows(stream=replay_stream):
                     published.ids.append(row.venue_id)
                     published.intended_ns.append(row.intended_ns)
+                    if published.exchange_ns is not None and offset is not None:
+                        published.exchange_ns.append(row.intended_ns + offset)
             label = f"{venue.name}/{name}" if run.multi_venue else name
             verdicts += check_stream(
                 label,
@@ -64,8 +76,8 @@ def evaluate(
                 faults=faults,
                 latest_value=name in venue.latest_value,
             )
-    if run.books:
-        verdicts.append(check_books(run.books))
+    if run.books or run.books_without_truth:
+        verdicts.append(check_books(run.books, unjudged=run.books_without_truth))
     crossings = {
         venue.name: [e.detail for e in venue.history.events if e.event == "book_crossed"]
         for venue in run.venues.values()
@@ -89,6 +101,7 @@ def evaluate(
             for v, stream, raw in run.dead_letters
         ]
         verdicts.append(check_dlq(corrupted, letters))
+    verdicts += check_expectations(run.events, scenario.expect)
     if run.multi_venue:
         until = run.t0_ns + int(scenario.duration_s * 1e9)
         verdicts += check_isolation(run, faults, primary=scenario.venue_specs()[0].instance, until_ns=until)
@@ -194,14 +207,16 @@ def live_latencies(run: RunData) -> list[tuple[int, int, str]]:
     for venue in run.venues.values():
         for row in venue.timeline.rows():
             intended.setdefault((venue.name, row.stream, row.venue_id), row.intended_ns)
+    key_of = history_keys(run)
     out = []
     for event in run.events:
         ident = _get(event, "id")
         if _get(event, "type") == MARKET and not _get(event, "backfilled") and ident is not None:
             name, stream = _get(event, "venue"), _get(event, "stream")
+            key = key_of(name, stream, ident, _get(event, "data"))
             found = run.venues.get(name)
             replay = (found.replay_of.get(stream) if found is not None else None) or stream
-            sent = intended.get((name, replay, ident))
+            sent = intended.get((name, replay, key)) if key is not None else None
             if sent is not None:
                 out.append((sent, _get(event, "deliver_ns") - sent, _get(event, "kind")))
     run.latencies = out
@@ -209,7 +224,45 @@ def live_latencies(run: RunData) -> list[tuple[int, int, str]]:
 
 
 def _get(event: Any, key: str) -> Any:
-    return event.get(key) if isinstance(event, dict) else getattr(event, key)
+    return event.get(key) if isinstance(event, dict) else getattr(event, key, None)
+
+
+def history_keys(run: RunData) -> KeyOf:
+    """The join rule of each venue of the run: its mock venue's ``history_key`` (the venue is the oracle of
+    its own keys), by venue instance; an instance the run does not know keeps the event's id."""
+    rules: dict[str, Any] = {}
+    for venue in run.venues.values():
+        try:
+            rules[venue.name] = venue_registry.venue_class(venue.adapter).history_key
+        except venue_registry.UnknownVenue:
+            continue
+
+    def key_of(instance: str, stream: str, ident: int | None, data: Any) -> int | None:
+        rule = rules.get(instance)
+        return rule(stream, ident, data) if rule is not None else ident
+
+    return key_of
+
+
+def _exchange_offset(venue: VenueRun, delivered: dict[tuple[str, str], Delivered]) -> int | None:
+    """Exchange time minus intended send time of the venue's published messages (see
+    :func:`harness.checks.delivery.rebase_offset`), from the messages the feed delivered and the venue
+    published under the same key; None when nothing joins (gaps by time then place no message) or the
+    feed reported no gap by time on this venue."""
+    if not any(d.time_gaps for (instance, _), d in delivered.items() if instance == venue.name):
+        return None  # no gap by time to place messages in (the id join needs no exchange times)
+    pairs: list[tuple[int, int]] = []
+    for name in venue.streams:
+        got = delivered.get((venue.name, name))
+        replay_stream = venue.replay_of.get(name)
+        if got is None or replay_stream is None or name in venue.latest_value:
+            continue
+        exchange = {k: t for k, t in zip(got.ids, got.exchange_ns, strict=True) if t is not None}
+        for row in venue.timeline.rows(stream=replay_stream):
+            at = exchange.get(row.venue_id)
+            if at is not None:
+                pairs.append((at, row.intended_ns))
+    return rebase_offset(pairs)
 
 
 def _touched(sent_ns: int, delivered_ns: int, faults: list[FaultWindow], grace_s: float) -> bool:

@@ -2,8 +2,9 @@
 docs/events.md.
 
 The harness judges the feed with its own code, so this reader is written from the schema, not taken from
-the feed (which has its own reader for ``--resume``). It reads only the fields checkers use; the payload is
-skipped. A journal must start with the schema header this harness reads (version 2).
+the feed (which has its own reader for ``--resume``). It reads only the fields checkers use (the payload
+``data`` too: a venue's history key may combine its fields). A journal must start with the schema header
+this harness reads (version 2).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class FeedEventRow(msgspec.Struct, kw_only=True):
     deliver_ns: int = 0
     backfilled: bool = False
     detail: dict[str, Any] | None = None
+    data: Any = None  # the venue's fields (the venue's history key may combine several)
 
 
 class _Header(msgspec.Struct):

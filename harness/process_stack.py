@@ -36,7 +36,7 @@ from harness.stack import (
     wait_until,
 )
 from mock_venues import registry as venue_registry
-from mock_venues.base.control_client import RemoteVenue
+from mock_venues.base.control_client import ControlError, RemoteVenue
 from mock_venues.recordings import bundled
 from tickstorm.procs import ServiceProcess
 
@@ -280,8 +280,15 @@ class ProcessStack(StackBase):
         state = orjson.loads(self.state_path.read_bytes())
         events = list(read_feed_history(self.journal))
         books = {}
+        unjudged: list[str] = []
         for instrument, entry in state["books"].items():
-            truth = await self.venues[entry["venue"]].true_book(entry["symbol"], limit=1_000_000)
+            try:
+                truth = await self.venues[entry["venue"]].true_book(entry["symbol"], limit=1_000_000)
+            except ControlError as exc:
+                if exc.status != 404:
+                    raise
+                unjudged.append(instrument)  # the venue keeps no true book of it: nothing to compare with
+                continue
             books[instrument] = (truth, entry["book"] if entry["synced"] else None)
         letters, letter_times = dead_letters_of(self.dlq_path)
         venues = {}
@@ -303,6 +310,7 @@ class ProcessStack(StackBase):
             venues=venues,
             events=events,
             books=books,
+            books_without_truth=unjudged,
             stats=state["stats"],
             dead_letters=letters,
             dead_letter_times=letter_times,

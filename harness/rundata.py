@@ -60,6 +60,7 @@ class RunData:
     allocation_growth: list[str] = field(default_factory=list)  # tracemalloc top growth (on demand)
     restarts: int = 0  # times the feed process was killed and started again
     latencies: list[tuple[int, int, str]] | None = None  # cache of harness.evaluate.live_latencies
+    books_without_truth: list[str] = field(default_factory=list)  # feed books no venue truth judges
 
     @property
     def multi_venue(self) -> bool:

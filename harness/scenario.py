@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from feed.config import VENUE_OPTIONS
+from harness.checks.expect import Expect
 from mock_venues import registry as venue_registry
 from mock_venues.recordings import BUNDLED, BUNDLED_FORMATS
 
@@ -46,6 +47,7 @@ class Action:
     heals: str | None = None  # the fault this step ends ("*" = every fault)
     needs_processes: bool = False  # acts on the feed process (multi-process mode only)
     venue: str | None = None
+    venue_fault_kind: str | None = None  # one of the venue's own faults (checked against its class)
 
 
 @dataclass(frozen=True)
@@ -124,16 +126,37 @@ def proxy_up(proxy: str, *, venue: str | None = None) -> Action:
     return Action(f"{_on(venue)}{proxy}-up", run, heals=f"{_on(venue)}{proxy}-down", venue=venue)
 
 
-def venue_fault(kind: str, stream: str, *, venue: str | None = None, **params: Any) -> Action:
-    """A per-message venue fault (see ``mock_venues.base.faults``): drop, duplicate, reorder, corrupt, ..."""
+def venue_fault(kind: str, stream: str | None = None, *, venue: str | None = None, **params: Any) -> Action:
+    """A venue fault. The per-message ones (see ``mock_venues.base.faults``: drop, duplicate, reorder,
+    corrupt, silence, refuse_subscribe) act on ``stream``; any other ``kind`` is one of the venue's own
+    faults (``venue_fault_kinds`` of its class, the control API's ``POST /venue-fault``), with ``params``
+    as the venue documents them. Named ``[<venue>/]venue:<kind>[:<stream>]``; :func:`venue_heal` ends it."""
     if kind not in VENUE_FAULTS:
-        raise ScenarioError(f"unknown venue fault {kind!r} (known: {', '.join(VENUE_FAULTS)})")
+        name = f"{_on(venue)}venue:{kind}"
+
+        async def own(stack: Stack) -> None:
+            await _maybe_await(stack.venue_control(venue).venue_fault(kind, **params))
+
+        return Action(name, own, fault=name, venue=venue, venue_fault_kind=kind)
+    if stream is None:
+        raise ScenarioError(f"venue fault {kind!r} needs the stream it acts on")
     name = f"{_on(venue)}venue:{kind}:{stream}"
 
     async def run(stack: Stack) -> None:
         await _maybe_await(stack.venue_control(venue).add_fault(kind, stream=stream, **params))
 
     return Action(name, run, fault=name, venue=venue)
+
+
+def venue_heal(*, venue: str | None = None) -> Action:
+    """Clear a venue's message and REST faults; ends the windows of every ``venue:`` fault of that venue
+    (a one-shot fault of the venue's own, e.g. refused logins, is over once it acted: this step says when
+    the scenario considers it over, so the recovery check measures from here)."""
+
+    async def run(stack: Stack) -> None:
+        await _maybe_await(stack.venue_control(venue).clear_faults())
+
+    return Action(f"{_on(venue)}venue:heal", run, heals=f"{_on(venue)}venue:", venue=venue)
 
 
 def venue_call(
@@ -249,7 +272,7 @@ class Scenario:
 
     name: str
     description: str
-    recording: str = "spot-btcusdt"
+    recording: str | None = None  # a bundled recording set (default: each venue's own default)
     speed: float = 20.0
     fanout: int = 1
     symbols: list[str] = field(default_factory=lambda: ["btcusdt"])
@@ -262,6 +285,7 @@ class Scenario:
     venues: list[VenueSpec] = field(default_factory=list)
     expect_dlq: bool = False  # frames are corrupted on purpose: the DLQ check applies
     memory_check: bool = False  # a soak: the feed process's RSS slope after warm-up is checked
+    expect: list[Expect] = field(default_factory=list)  # events the feed must (or must not) have delivered
     path: Path | None = None
 
     def venue_specs(self) -> list[VenueSpec]:
@@ -272,7 +296,7 @@ class Scenario:
             VenueSpec(
                 venue=s.venue,
                 name=s.instance,
-                recording=s.recording or self.recording,
+                recording=s.recording or self.recording or _default_recording(s.venue),
                 symbols=list(s.symbols if s.symbols is not None else self.symbols),
                 streams=list(s.streams if s.streams is not None else self.streams),
                 options=dict(s.options),
@@ -311,6 +335,7 @@ class Scenario:
         if self.duration_s <= 0 or self.fanout < 1:
             raise ScenarioError(f"{where}: duration_s must be > 0 and fanout >= 1")
         instances = {s.instance for s in self.venue_specs()} | {ALL_VENUES}
+        names0 = self.venue_specs()[0].instance
         for step in self.timeline:
             if not isinstance(step, Step):
                 raise ScenarioError(f"{where}: timeline entries must be at(seconds, action), got {step!r}")
@@ -319,6 +344,16 @@ class Scenario:
                     f"{where}: step {step.action.name} names venue {step.action.venue!r}, which the scenario "
                     f"does not run (its venues: {', '.join(sorted(instances - {ALL_VENUES}))})"
                 )
+            kind = step.action.venue_fault_kind
+            if kind is not None:
+                target = step.action.venue or names0
+                found = next((s for s in self.venue_specs() if s.instance == target), None)
+                known = venue_registry.venue_class(found.venue).venue_fault_kinds if found else ()
+                if kind not in known:
+                    raise ScenarioError(
+                        f"{where}: step {step.action.name}: venue {target!r} has no fault {kind!r} "
+                        f"(its own: {', '.join(known) or 'none'}; per-message: {', '.join(VENUE_FAULTS)})"
+                    )
             if not 0 <= step.at_s <= self.duration_s:
                 raise ScenarioError(
                     f"{where}: step {step.action.name} at {step.at_s} s is outside 0..{self.duration_s}"
@@ -336,6 +371,14 @@ class Scenario:
             Step(round(max(0.0, s.at_s * (1 + rng.uniform(-0.05, 0.05))), 3), s.action) for s in self.timeline
         ]
         return sorted(out, key=lambda s: s.at_s)
+
+
+def _default_recording(venue: str) -> str | None:
+    """The venue's own default recording set (None for an unknown venue: validation names it)."""
+    try:
+        return venue_registry.venue_class(venue).default_recording
+    except venue_registry.UnknownVenue:
+        return None
 
 
 def load_scenario(path: Path) -> Scenario:

@@ -371,11 +371,16 @@ class Stack(StackBase):
         """The run's histories and end state, read from the live objects."""
         feed = self.feed
         books = {}
+        unjudged: list[str] = []
         for instrument, (name, symbol) in feed.instruments().items():
             if feed.book_synced(instrument) is None:
                 continue  # no book kept for this instrument
             view = feed.book(instrument)
-            truth = self.venues[name].true_book(symbol, limit=1_000_000)
+            try:
+                truth = self.venues[name].true_book(symbol, limit=1_000_000)
+            except KeyError:
+                unjudged.append(instrument)  # the venue keeps no true book of it: nothing to compare with
+                continue
             books[instrument] = (truth, view.body() if view is not None else None)
         assert feed.dlq is not None
         feed.dlq.flush()
@@ -399,6 +404,7 @@ class Stack(StackBase):
             venues=venues,
             events=self.events,
             books=books,
+            books_without_truth=unjudged,
             stats=feed.stats(),
             dead_letters=letters,
             dead_letter_times=letter_times,

@@ -8,6 +8,7 @@ end or, as the venue reported it, at any moment of the run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -44,16 +45,21 @@ def book_differences(truth: Body, feed: Body | None, limit: int = 5) -> list[str
     return problems
 
 
-def check_books(books: dict[str, tuple[Body, Body | None]]) -> Verdict:
-    """One verdict for every instrument: ``books[instrument] = (venue truth, feed book or None)``."""
+def check_books(books: dict[str, tuple[Body, Body | None]], *, unjudged: Sequence[str] = ()) -> Verdict:
+    """One verdict for every instrument: ``books[instrument] = (venue truth, feed book or None)``.
+
+    ``unjudged``: books the feed kept that no venue truth exists for (the venue keeps none); they are named
+    in the evidence, never counted as exact."""
     wrong = {s: d for s, (t, f) in books.items() if (d := book_differences(t, f))}
+    not_judged = f"; {len(unjudged)} without a venue truth, not judged" if unjudged else ""
+    summary = f"{len(books)} books exact"
+    if wrong:
+        summary = f"{len(wrong)} of {len(books)} books differ from the venue's"
     return Verdict(
         "books exact",
         not wrong,
-        f"{len(wrong)} of {len(books)} books differ from the venue's"
-        if wrong
-        else f"{len(books)} books exact",
-        {"differences": {s: d for s, d in list(wrong.items())[:5]}},
+        summary + not_judged,
+        {"differences": {s: d for s, d in list(wrong.items())[:5]}, "not_judged": sorted(unjudged)},
     )
 
 

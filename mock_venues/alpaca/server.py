@@ -285,6 +285,23 @@ class AlpacaVenue(VenueBase):
         ]
         return ReferenceClient(f"{ws_url}{path}", reference_ids, frames)
 
+    @staticmethod
+    def history_key(stream: str, event_id: int | None, data: Any) -> int | None:
+        """The history key of a delivered event (docs/venue-alpaca.md, "Stream names and ids"): stock trades
+        and cancels ``trade_key(x, i)``, corrections ``trade_key(x, ci)`` (the event's id is the original
+        trade's), crypto trades and news their id; quotes, bars, statuses, LULDs and books are keyed by
+        the venue's counters, which no event carries (None)."""
+        channel = stream.partition(".")[0]
+        fields = data if isinstance(data, dict) else {}
+        if event_id is None:
+            return None
+        if channel == "corrections":
+            ci, x = fields.get("ci"), fields.get("x")
+            return trade_key(x, ci) if isinstance(x, str) and isinstance(ci, int) else None
+        if channel in ("trades", "cancelErrors") and isinstance(fields.get("x"), str):
+            return trade_key(fields["x"], event_id)
+        return event_id if channel in ("trades", "news") else None
+
     def build_source(self) -> ReplaySource:
         """The Alpaca tape over the configured recordings."""
         cfg = self.config

@@ -287,7 +287,7 @@ def build_control_app(venue: VenueBase) -> web.Application:
         web.post("/gap", guarded(gap)),
         web.post("/rest-faults", guarded(rest_faults_set)),
         web.delete("/rest-faults", guarded(rest_faults_clear)),
-        web.get("/book/{symbol}", guarded(book)),
+        web.get("/book/{symbol:.+}", guarded(book)),
         web.get("/history/summary", guarded(history_summary)),
         web.get("/history", guarded(history_full)),
         web.get("/timeline", guarded(timeline)),

@@ -21,7 +21,12 @@ from tickstorm.http_guard import MUTATING
 
 
 class ControlError(RuntimeError):
-    """The venue refused a control request (the message is the venue's error text)."""
+    """The venue refused a control request (the message is the venue's error text; ``status``: the HTTP
+    status)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class RemoteVenue:
@@ -64,10 +69,10 @@ class RemoteVenue:
                 payload = orjson.loads(body)
             except orjson.JSONDecodeError:
                 text = body[:200].decode(errors="replace")
-                raise ControlError(f"{method} {path}: {resp.status} (not JSON) {text}") from None
+                raise ControlError(f"{method} {path}: {resp.status} (not JSON) {text}", resp.status) from None
             if resp.status >= 400:
                 error = payload.get("error", payload) if isinstance(payload, dict) else payload
-                raise ControlError(f"{method} {path}: {resp.status} {error}")
+                raise ControlError(f"{method} {path}: {resp.status} {error}", resp.status)
             return payload
 
     # -- the venue's control calls ---------------------------------------------------------------------
@@ -125,7 +130,8 @@ class RemoteVenue:
         return [int(i) for i in result["closed"]]
 
     async def true_book(self, symbol: str, limit: int = 5000) -> dict[str, Any]:
-        """The venue's true order book of ``symbol``."""
+        """The venue's true order book of ``symbol`` (ControlError with ``status`` 404 when the venue keeps
+        none for it)."""
         result: dict[str, Any] = await self._call("GET", f"/book/{symbol}", limit=str(limit))
         return result
 

@@ -198,6 +198,14 @@ class VenueBase:
     check_sets: ClassVar[tuple[tuple[str, float], ...]] = ()
     """(bundled recording set, replay speed) pairs ``tickstorm venue-check`` replays through the venue."""
 
+    @staticmethod
+    def history_key(stream: str, event_id: int | None, data: Any) -> int | None:
+        """The key this venue's history records a message under, from what a feed delivered of it: the
+        event's ``stream`` (the history's client stream name), its ``id`` (the venue's id verbatim) and its
+        ``data`` (the venue's fields). None: the event cannot be joined by key (no id). Default: the id;
+        a venue whose history keys combine several fields overrides it (the harness joins with it)."""
+        return event_id
+
     def true_book(self, symbol: str, limit: int = 5000) -> dict[str, Any]:
         """The venue's true book of ``symbol`` now: ``{"id", "bids", "asks"}`` best first (KeyError)."""
         raise KeyError(symbol)
