@@ -59,12 +59,14 @@ def evaluate(
     for venue in run.venues.values():
         offset = _exchange_offset(venue, delivered)
         for name in venue.streams:
-            published = Published(exchange_ns=[] if offset is not None else None)
+            sent: list[int] = []
+            published = Published(exchange_ns=[] if offset is not None else None, sent_ns=sent)
             replay_stream = venue.replay_of.get(name)
             if replay_stream is not None:
                 for row in venue.timeline.rows(stream=replay_stream):
                     published.ids.append(row.venue_id)
                     published.intended_ns.append(row.intended_ns)
+                    sent.append(row.actual_ns)
                     if published.exchange_ns is not None and offset is not None:
                         published.exchange_ns.append(row.intended_ns + offset)
             label = f"{venue.name}/{name}" if run.multi_venue else name

@@ -30,6 +30,7 @@ class Published:
     ids: list[int] = field(default_factory=list)
     intended_ns: list[int] = field(default_factory=list)
     exchange_ns: list[int] | None = None  # per id, when known (needed to place it in a gap by time)
+    sent_ns: list[int] | None = None  # per id, when the venue actually sent (or dropped) it, when known
 
 
 @dataclass
@@ -133,11 +134,12 @@ def check_stream(
         exchange = list(published.exchange_ns)
     ids = published.ids
     increasing = all(a < b for a, b in itertools.pairwise(ids))
-    lost: list[tuple[int, int]] = []
+    lost: list[tuple[int, int, int]] = []  # (id, intended send time, actual send time)
+    sent = published.sent_ns if published.sent_ns is not None else published.intended_ns
     # Accountable from the first id handled (ids that increase as published, e.g. sequence ids), else from
     # the first published message the feed delivered or reported, in publishing order.
     accountable = False
-    for ident, intended, at_ns in zip(ids, published.intended_ns, exchange, strict=True):
+    for ident, intended, at_ns, sent_ns in zip(ids, published.intended_ns, exchange, sent, strict=True):
         in_gap = _in_gaps(ident, starts, ranges) or _in_windows(at_ns, windows)
         accountable = accountable or ident in seen or in_gap
         if increasing:
@@ -145,12 +147,14 @@ def check_stream(
         if not accountable:
             continue
         if ident not in seen and not in_gap:
-            lost.append((ident, intended))
+            lost.append((ident, intended, sent_ns))
     evidence: dict[str, Any] = {"published": len(published.ids), "delivered": len(delivered.ids)}
     if lost:
+        # Faults are matched to when the venue sent (or dropped) the message: a replay running late under
+        # load sends a message due before a fault's call after it, and that fault is what lost it.
         evidence["first_lost"] = [
-            {"id": i, "at_s": round((t - t0_ns) / 1e9, 3), "faults_active": _active(faults, t)}
-            for i, t in lost[:EVIDENCE_IDS]
+            {"id": i, "at_s": round((t - t0_ns) / 1e9, 3), "faults_active": _active(faults, sent_at)}
+            for i, t, sent_at in lost[:EVIDENCE_IDS]
         ]
     verdicts.append(
         Verdict(
