@@ -707,6 +707,23 @@ class VenueEngine:
                 continue
             self._deliver_timed(state, item, recv_ns, key)
 
+    def stop(self, now_ns: int) -> None:
+        """The feed is stopping: every outage window of a TIME stream still open is reported now, as a
+        ``gap`` by time, instead of ending with the process unreported. A window being fetched fails (its
+        held live messages are delivered after its gap); a window that no live message closed yet (the
+        connection still down, or the stream quiet since) has no end (``to_ns`` null)."""
+        for state in self.streams.values():
+            timed = state.timed
+            if timed is None:
+                continue
+            if timed.window is not None:
+                self.window_failed(state.spec.name, "the feed stopped before the window was fetched", now_ns)
+            elif timed.open and state.interrupted:
+                state.interrupted = timed.open = False
+                from_ns, timed.gap_from_ns = timed.gap_from_ns, None
+                reason = "the feed stopped during an outage: the window never closed"
+                self._time_gap(state, from_ns, None, reason, now_ns)
+
     @property
     def windows_pending(self) -> int:
         """Time windows waiting for their REST answer."""

@@ -260,7 +260,10 @@ class VenueFeed:
         return verified
 
     async def stop(self) -> None:
-        """Close connections and background work."""
+        """Report the outage windows still open (before closing: a close is not an outage), then close
+        connections and background work."""
+        self.engine.stop(time.monotonic_ns())
+        self.flush()
         await self.pool.close()
         for task in list(self._tasks):
             task.cancel()

@@ -228,3 +228,39 @@ def test_event_driven_streams_are_not_watched_for_staleness() -> None:
               "t": format_rfc3339_ns(T0), "z": "C"}  # fmt: skip
     eng.receive_frame(frame(status), 10**12 + 1)
     assert [e.type for e in eng.events_received()] == ["market"]
+
+
+def test_stop_reports_a_window_still_open_as_a_gap_without_end() -> None:
+    eng = engine(["AAPL"], ["trades"])
+    eng.receive_frame(frame(trade(1, 1), trade(2, 2)), 1)
+    eng.events_received()
+    eng.interrupted(["trades.AAPL"], 2)  # the connection is still down when the feed stops
+    eng.stop(3)
+    (gap,) = gaps(eng.events_received())
+    assert gap.stream == "trades.AAPL" and gap.id is None and gap.first_id is None
+    assert gap.detail["from_ns"] == T0 + 2 * S and gap.detail["to_ns"] is None
+    assert "stopped" in gap.detail["reason"]
+    eng.stop(4)  # reported once
+    assert gaps(eng.events_received()) == []
+
+
+def test_stop_fails_a_window_being_fetched_and_delivers_what_it_held() -> None:
+    eng = engine(["AAPL"], ["trades"])
+    eng.receive_frame(frame(trade(1, 1)), 1)
+    eng.interrupted(["trades.AAPL"], 2)
+    eng.receive_frame(frame(trade(5, 5)), 3)  # closes the window: fetched over REST, 5 is held
+    assert eng.requests_to_send() == [WindowRequest("trades.AAPL", T0 + 1 * S, T0 + 5 * S)]
+    eng.events_received()
+    eng.stop(4)
+    events = eng.events_received()
+    (gap,) = gaps(events)
+    assert (gap.detail["from_ns"], gap.detail["to_ns"]) == (T0 + 1 * S, T0 + 5 * S)
+    assert markets(events) == [("trades.AAPL", 5, False)]
+
+
+def test_stop_on_healthy_streams_reports_nothing() -> None:
+    eng = engine(["AAPL"], ["trades", "quotes"])
+    eng.receive_frame(frame(trade(1, 1)), 1)
+    eng.events_received()
+    eng.stop(2)
+    assert eng.events_received() == []

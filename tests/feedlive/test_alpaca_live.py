@@ -301,3 +301,22 @@ async def test_symbols_added_at_runtime_share_the_endpoints_one_connection(tmp_p
         assert await feed.remove_symbols(["MSFT"]) != []
         await wait_for(lambda: fake.subscribed("stocks", "trades") == {"AAPL"}, what="MSFT removed")
     assert fake.connections == {"stocks": 1, "crypto": 1}
+
+
+async def test_a_feed_stopped_during_an_outage_reports_the_open_window(tmp_path: Path) -> None:
+    """The reconnect never gets through (402 on every login) and the feed is stopped: the outage window
+    of every stream is a gap by time without an end, never a silent loss."""
+    async with FakeAlpaca() as fake:
+        async with alpaca_feed(tmp_path, fake, symbols=["AAPL"], streams=["trades"]) as (feed, events):
+            await asyncio.wait_for(feed.wait_ready(), 10)
+            await fake.publish("stocks", stock_trade())
+            await wait_for(lambda: len(trade_keys(events, "trades.AAPL")) == 1, what="a live trade")
+            fake.refuse_logins.extend([402] * 1000)
+            await fake.drop()
+            await wait_for(lambda: not feed.ready, what="the feed to notice the drop")
+            await fake.publish("stocks", stock_trade())  # missed: nobody is connected
+            assert not [e for e in events if e.type == "gap"]  # the window is open, not judged yet
+        gaps = [e for e in events if e.type == "gap" and e.stream == "trades.AAPL"]
+        assert len(gaps) == 1, gaps
+        assert gaps[0].detail["from_ns"] is not None and gaps[0].detail["to_ns"] is None
+        assert "stopped" in gaps[0].detail["reason"]
