@@ -708,17 +708,18 @@ class VenueEngine:
             self._deliver_timed(state, item, recv_ns, key)
 
     def stop(self, now_ns: int) -> None:
-        """The feed is stopping: every outage window of a TIME stream still open is reported now, as a
-        ``gap`` by time, instead of ending with the process unreported. A window being fetched fails (its
-        held live messages are delivered after its gap); a window that no live message closed yet (the
-        connection still down, or the stream quiet since) has no end (``to_ns`` null)."""
+        """The feed is stopping: the outage windows of TIME streams whose connection is still down are
+        reported now, as a ``gap`` by time without an end (``to_ns`` null), instead of ending with the
+        process unreported; a window being fetched fails (its gap, then the live messages held behind it).
+        A stream subscribed again but quiet since keeps its window for its next message, as while running
+        (its window would end at the resubscribe, a time the exchange clock does not show)."""
         for state in self.streams.values():
             timed = state.timed
             if timed is None:
                 continue
             if timed.window is not None:
                 self.window_failed(state.spec.name, "the feed stopped before the window was fetched", now_ns)
-            elif timed.open and state.interrupted:
+            elif timed.open and state.interrupted and not state.live:
                 state.interrupted = timed.open = False
                 from_ns, timed.gap_from_ns = timed.gap_from_ns, None
                 reason = "the feed stopped during an outage: the window never closed"
