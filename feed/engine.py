@@ -359,20 +359,7 @@ class VenueEngine:
 
     def _book_invalid(self, book: _Book, reason: str, now_ns: int) -> None:
         self.counters.resyncs += 1
-        state = self.streams[book.stream]
-        self._emit(
-            FeedEvent(
-                type="book_invalid",
-                venue=self.venue,
-                channel=state.spec.channel,
-                instrument=book.instrument,
-                symbol=state.spec.symbol,
-                stream=book.stream,
-                kind=state.spec.kind,
-                recv_ns=now_ns,
-                detail={"reason": reason},
-            )
-        )
+        self._book_event("book_invalid", book, self.streams[book.stream], None, {"reason": reason}, now_ns)
         self._want_snapshot(book, now_ns)
 
     def receive_snapshot(self, stream: str, snapshot: Any, now_ns: int) -> None:
@@ -405,18 +392,24 @@ class VenueEngine:
         # Step.BUFFERED: nothing buffered yet; the next update asks again.
 
     def _book_resynced(self, book: _Book, state: _Stream, now_ns: int) -> None:
+        detail = {"resyncs": book.sync.resyncs}
+        self._book_event("book_resynced", book, state, book.sync.last_update_id(), detail, now_ns)
+
+    def _book_event(
+        self, kind: str, book: _Book, state: _Stream, ident: int | None, detail: dict[str, Any], now_ns: int
+    ) -> None:
         self._emit(
             FeedEvent(
-                type="book_resynced",
+                type=kind,
                 venue=self.venue,
                 channel=state.spec.channel,
                 instrument=book.instrument,
                 symbol=state.spec.symbol,
                 stream=book.stream,
                 kind=state.spec.kind,
-                id=book.sync.last_update_id(),
+                id=ident,
                 recv_ns=now_ns,
-                detail={"resyncs": book.sync.resyncs},
+                detail=detail,
             )
         )
 

@@ -18,6 +18,7 @@ docs/feed-alpaca.md.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -235,14 +236,4 @@ class AlpacaAdapter:
 
 
 def _correcting(spec: StreamSpec, trades: str) -> StreamSpec:
-    return StreamSpec(
-        name=spec.name,
-        symbol=spec.symbol,
-        kind=spec.kind,
-        channel=spec.channel,
-        continuity=spec.continuity,
-        book=spec.book,
-        backfill=spec.backfill,
-        corrects=trades,
-        sparse=spec.sparse,
-    )
+    return dataclasses.replace(spec, corrects=trades)
