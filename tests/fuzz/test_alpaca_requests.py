@@ -27,6 +27,7 @@ from mock_venues.alpaca.codec import (
     parse_rfc3339,
     valid_symbol,
 )
+from mock_venues.alpaca.protocol import CHANNELS as PROTOCOL_CHANNELS
 from mock_venues.alpaca.protocol import AlpacaProtocol, Market, parse_path
 from mock_venues.alpaca.rest import BadParam, decode_token
 from tests.fuzz import support
@@ -34,24 +35,9 @@ from tests.fuzz.support import FUZZ
 
 pytestmark = pytest.mark.fuzz
 
-CHANNELS = st.sampled_from(
-    [
-        "trades",
-        "quotes",
-        "bars",
-        "updatedBars",
-        "dailyBars",
-        "statuses",
-        "lulds",
-        "orderbooks",
-        "news",
-        "corrections",
-        "cancelErrors",
-        "imbalances",
-        "action",
-        "",
-    ]
-) | st.text(max_size=20)
+# Every channel some endpoint serves, plus keys none does (imbalances are not served; "action" is the verb).
+KNOWN_CHANNELS = sorted({c for channels in PROTOCOL_CHANNELS.values() for c in channels})
+CHANNELS = st.sampled_from([*KNOWN_CHANNELS, "imbalances", "action", ""]) | st.text(max_size=20)
 SYMBOLS = st.sampled_from(
     ["IBM", "*", "BTC/USD", "SPY230901C00430000", "", " ", "I B M", "1", "ibm"]
 ) | st.text(max_size=20)
