@@ -33,7 +33,7 @@ from harness.checks.measures import (
     memory_figures,
 )
 from harness.checks.verdict import Verdict
-from harness.rundata import FaultWindow, RunData, VenueRun
+from harness.rundata import FaultWindow, LiveLatency, RunData, VenueRun
 from harness.scenario import ALL_VENUES, Scenario
 from harness.sla import SLAConfig
 from mock_venues import registry as venue_registry
@@ -104,15 +104,13 @@ def evaluate(
         ]
         verdicts.append(check_dlq(corrupted, letters))
     verdicts += check_expectations(run.events, scenario.expect)
+    primary = scenario.venue_specs()[0].instance
     if run.multi_venue:
         until = run.t0_ns + int(scenario.duration_s * 1e9)
-        verdicts += check_isolation(run, faults, primary=scenario.venue_specs()[0].instance, until_ns=until)
+        verdicts += check_isolation(run, faults, primary=primary, until_ns=until)
     level = sla.level_for(scenario.speed)
     recovery_s = scenario.sla.recovery_s or sla.recovery.data_flowing_s
-    judged: dict[str, list[int]] = {}
-    for at, ns, kind in live_latencies(run):
-        if not _touched(at, at + ns, faults, recovery_s):
-            judged.setdefault(kind, []).append(ns)
+    judged = judged_latencies(live_latencies(run), faults, primary=primary, grace_s=recovery_s)
     for kind in (sorted(judged) or ["all"]) if judge_latency else []:
         bounds = level.for_stream(kind)
         p99 = scenario.sla.latency_p99_ms if scenario.sla.latency_p99_ms is not None else bounds.p99_ms
@@ -125,7 +123,6 @@ def evaluate(
                 name=f"latency outside faults [{kind}, {level.level}]",
             )
         )
-    primary = scenario.venue_specs()[0].instance
     for window in healed:
         assert window.end_ns is not None
         # The venue the fault touched must deliver again (another venue's data proves nothing about it).
@@ -175,7 +172,7 @@ def figures(run: RunData, run_s: float, *, warmup_s: float = 0.0) -> dict[str, A
     """The key figures of a run (delivery, gaps, resyncs, latency, memory, buffer); the RSS slope only
     counts samples after ``warmup_s`` (and is None when too few remain: start-up growth is not a slope)."""
     stats = run.stats
-    lat = latency_figures([ns for _, ns, _ in live_latencies(run)])
+    lat = latency_figures([sample.latency_ns for sample in live_latencies(run)])
     out: dict[str, Any] = {
         "delivered": stats.get("delivered"),
         "gaps_lost_ids": stats.get("lost_ids"),
@@ -199,10 +196,10 @@ def figures(run: RunData, run_s: float, *, warmup_s: float = 0.0) -> dict[str, A
     return out
 
 
-def live_latencies(run: RunData) -> list[tuple[int, int, str]]:
-    """(intended send ns, delivery minus intended send ns, stream kind) of every live market event the
-    venue published (backfilled events and ids the venue never published are left out). Computed once per
-    run: the checks, the figures and the report measurements all read it."""
+def live_latencies(run: RunData) -> list[LiveLatency]:
+    """The latency sample (intended send, delivery minus intended send, stream kind, venue instance) of
+    every live market event the venue published (backfilled events and ids the venue never published are
+    left out). Computed once per run: the checks, the figures and the report measurements all read it."""
     if run.latencies is not None:
         return run.latencies
     intended: dict[tuple[str, str, int], int] = {}
@@ -220,7 +217,7 @@ def live_latencies(run: RunData) -> list[tuple[int, int, str]]:
             replay = (found.replay_of.get(stream) if found is not None else None) or stream
             sent = intended.get((name, replay, key)) if key is not None else None
             if sent is not None:
-                out.append((sent, _get(event, "deliver_ns") - sent, _get(event, "kind")))
+                out.append(LiveLatency(sent, _get(event, "deliver_ns") - sent, _get(event, "kind"), name))
     run.latencies = out
     return out
 
@@ -265,6 +262,25 @@ def _exchange_offset(venue: VenueRun, delivered: dict[tuple[str, str], Delivered
             if at is not None:
                 pairs.append((at, row.intended_ns))
     return rebase_offset(pairs)
+
+
+def judged_latencies(
+    samples: list[LiveLatency], faults: list[FaultWindow], *, primary: str, grace_s: float
+) -> dict[str, list[int]]:
+    """The latencies (ns) judged against the SLA, by stream kind: every sample whose way from intended send
+    to delivery did not overlap a fault on its own venue (or ``grace_s`` after it)."""
+    judged: dict[str, list[int]] = {}
+    for sample in samples:
+        own = [f for f in faults if _fault_touches(f, sample.venue, primary)]
+        if not _touched(sample.sent_ns, sample.sent_ns + sample.latency_ns, own, grace_s):
+            judged.setdefault(sample.kind, []).append(sample.latency_ns)
+    return judged
+
+
+def _fault_touches(fault: FaultWindow, venue: str, primary: str) -> bool:
+    """Whether ``fault`` was on ``venue`` (a fault with no venue is on the primary; ``*`` on every venue).
+    A fault on one venue leaves another venue's latency judged: isolation is what a multi-venue feed owes."""
+    return fault.venue == ALL_VENUES or (fault.venue or primary) == venue
 
 
 def _touched(sent_ns: int, delivered_ns: int, faults: list[FaultWindow], grace_s: float) -> bool:

@@ -72,7 +72,7 @@ def measure(
     overall = new_histogram()
     by_type: dict[str, HdrHistogram] = {}
     by_interval: dict[int, HdrHistogram] = {}
-    for sent_ns, latency_ns, kind in live_latencies(run):
+    for sent_ns, latency_ns, kind, _venue in live_latencies(run):
         record_ns(overall, latency_ns)
         record_ns(by_type.setdefault(kind, new_histogram()), latency_ns)
         index = max((sent_ns - t0) // step, 0)

@@ -9,13 +9,22 @@ fields (docs/events.md): venue, instrument, channel, stream, kind, ids and times
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from mock_venues.base.history import VenueHistory
 
 BookPair = tuple[dict[str, Any], dict[str, Any] | None]
 """(the venue's true book ``{"id","bids","asks"}``, the feed's book ``{"id","bids","asks","band"}`` or None
 when it is not in sync)."""
+
+
+class LiveLatency(NamedTuple):
+    """One live market event's latency: measured from the venue's intended send time (monotonic ns)."""
+
+    sent_ns: int
+    latency_ns: int
+    kind: str
+    venue: str
 
 
 @dataclass
@@ -59,7 +68,7 @@ class RunData:
     rss_by_process: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # feed, venue, proxy
     allocation_growth: list[str] = field(default_factory=list)  # tracemalloc top growth (on demand)
     restarts: int = 0  # times the feed process was killed and started again
-    latencies: list[tuple[int, int, str]] | None = None  # cache of harness.evaluate.live_latencies
+    latencies: list[LiveLatency] | None = None  # cache of harness.evaluate.live_latencies
     books_without_truth: list[str] = field(default_factory=list)  # feed books no venue truth judges
 
     @property

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from harness.checks.delivery import Delivered, Published, check_stream, delivered_streams, rebase_offset
-from harness.evaluate import history_keys
+from harness.evaluate import history_keys, judged_latencies
 from harness.feed_history import FeedEventRow
-from harness.rundata import RunData, VenueRun
+from harness.rundata import FaultWindow, LiveLatency, RunData, VenueRun
 from mock_venues.alpaca.server import AlpacaVenue
 from mock_venues.base.history import VenueHistory
 from mock_venues.base.venue import VenueBase
@@ -109,3 +109,21 @@ def test_a_gap_by_time_without_an_end_claims_everything_after_its_start() -> Non
     assert by_check(check_stream("s", published(ids, [100, 200, 10**18]), got))["no unreported loss"].ok
     early = Delivered(ids=[3], exchange_ns=[100], time_gaps=[(300, window[1])])
     assert not by_check(check_stream("s", published(ids, [100, 200, 10**18]), early))["no unreported loss"].ok
+
+
+def test_a_fault_on_one_venue_leaves_the_other_venues_latency_judged() -> None:
+    ms = 1_000_000
+    alpaca_down = FaultWindow("proxy_down ws", start_ns=1_000 * ms, end_ns=2_000 * ms, venue="alpaca")
+    samples = [
+        LiveLatency(1_500 * ms, 3 * ms, "trade", "binance"),  # during Alpaca's fault: judged
+        LiveLatency(1_500 * ms, 900 * ms, "trade", "alpaca"),  # during its own fault: not judged
+        LiveLatency(2_500 * ms, 4 * ms, "trade", "alpaca"),  # inside the grace after it: not judged
+        LiveLatency(3_500 * ms, 5 * ms, "trade", "alpaca"),  # after the grace: judged
+    ]
+    judged = judged_latencies(samples, [alpaca_down], primary="binance", grace_s=1.0)
+    assert judged == {"trade": [3 * ms, 5 * ms]}
+    # A fault with no venue is on the primary, and "*" is on every venue.
+    on_primary = FaultWindow("proxy_down ws", start_ns=1_000 * ms, end_ns=2_000 * ms)
+    assert judged_latencies(samples[:1], [on_primary], primary="binance", grace_s=1.0) == {}
+    everywhere = FaultWindow("venue pause", start_ns=1_000 * ms, end_ns=2_000 * ms, venue="*")
+    assert judged_latencies(samples, [everywhere], primary="binance", grace_s=1.0) == {"trade": [5 * ms]}

@@ -74,7 +74,7 @@ async def test_a_stalled_venue_sender_raises_latency_measured_from_intended_send
     fault = result.faults[0]
     assert fault.end_ns is not None
     in_pause = [
-        ns for at_ns, ns, _ in live_latencies(run) if fault.start_ns + 20e6 <= at_ns <= fault.end_ns - 50e6
+        ns for at_ns, ns, _, _ in live_latencies(run) if fault.start_ns + 20e6 <= at_ns <= fault.end_ns - 50e6
     ]
     naive = [
         ns
