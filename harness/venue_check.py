@@ -5,7 +5,8 @@ start `tickstorm venue <name>` as a separate process (paused), connect the venue
 for every stream the set carries, start the replay, and when it is done join what the client received
 with the venue's history:
 
-- every venue id sent on each stream was received exactly once and in order;
+- every venue id sent on each stream was received exactly once and in order (streams whose messages carry
+  no key, such as Alpaca's quotes, by count);
 - the venue's own end checks (for Binance spot: a local book per symbol, kept by Binance's procedure from
   a REST snapshot and the diffs, equals the venue's true book);
 - the schedule lateness (actual minus intended send time) of the venue.
@@ -67,7 +68,7 @@ class _Rest:
 
 
 async def _client(client: ReferenceClient, rest: _Rest | None) -> None:
-    async with websockets.connect(client.url, max_size=2**22) as ws:
+    async with websockets.connect(client.url, max_size=2**22, additional_headers=client.headers) as ws:
         for frame in client.subscribe:
             await ws.send(frame)
         async for raw in ws:
@@ -88,31 +89,35 @@ async def check_set(venue: str, name: str, speed: float, console: Console) -> Ch
         state = await (await http.get(f"{control}/state")).json()
         streams = await _streams_of(http, control)
         result.streams = len(streams)
-        client = cls.reference_client(ready["ws"], streams)
+        clients = cls.reference_clients(ready["ws"], streams)
         rest = _Rest(http, ready["rest"]) if ready.get("rest") else None
-        task = asyncio.create_task(_client(client, rest))
-        await _wait_subscribed(http, control)
+        tasks = [asyncio.create_task(_client(client, rest)) for client in clients]
+        await _wait_subscribed(http, control, len(clients))
         await http.post(f"{control}/replay/start", json={})
         while not state.get("replay_done"):
             await asyncio.sleep(0.2)
             state = await (await http.get(f"{control}/state")).json()
         await asyncio.sleep(0.3)  # let the last frames arrive
-        task.cancel()
-        (outcome,) = await asyncio.gather(task, return_exceptions=True)
-        if isinstance(outcome, Exception):
-            result.problems.append(f"client failed: {type(outcome).__name__}: {outcome}")
+        for task in tasks:
+            task.cancel()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        for client, outcome in zip(clients, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                result.problems.append(f"client of {client.url} failed: {type(outcome).__name__}: {outcome}")
         history = await (await http.get(f"{control}/history")).json()
         result.symbols = state["symbols"]
-        _check_ids(history, client.received, result)
+        _check_ids(history, clients, result, ids_increase=cls.ids_increase)
 
         async def true_book(symbol: str) -> dict[str, Any]:
             async with http.get(f"{control}/book/{symbol}", params={"limit": 100000}) as resp:
                 book: dict[str, Any] = await resp.json()
             return book
 
-        result.problems += await client.finish(rest, true_book)
+        for client in clients:
+            result.problems += await client.finish(rest, true_book)
         _lateness(history, result)
-    result.received = sum(len(v) for v in client.received.values())
+    result.received = sum(len(v) for c in clients for v in c.received.values())
+    result.received += sum(sum(c.counted.values()) for c in clients)
     result.duration_s = time.monotonic() - started
     return result
 
@@ -123,22 +128,37 @@ async def _streams_of(http: aiohttp.ClientSession, control: str) -> list[str]:
     return streams
 
 
-async def _wait_subscribed(http: aiohttp.ClientSession, control: str) -> None:
-    for _ in range(100):
+async def _wait_subscribed(http: aiohttp.ClientSession, control: str, clients: int = 1) -> None:
+    for _ in range(200):
         state = await (await http.get(f"{control}/state")).json()
-        if state["connections"]:
+        if len(state["connections"]) >= clients:
             return
         await asyncio.sleep(0.05)
-    raise RuntimeError("the check client did not connect to the venue")
+    raise RuntimeError(f"the {clients} check client(s) did not connect to the venue")
 
 
-def _check_ids(history: dict[str, Any], received: dict[str, list[int]], result: CheckResult) -> None:
+def _check_ids(
+    history: dict[str, Any], clients: list[ReferenceClient], result: CheckResult, *, ids_increase: bool = True
+) -> None:
+    """Join what the clients received with what the venue sent: keyed streams id by id, in order; streams
+    whose messages carry no key by count."""
     cols = history["columns"]
     names = history["streams"]
     sent: dict[str, list[int]] = {}
     for idx, vid in zip(cols["stream"], cols["venue_id"], strict=True):
         sent.setdefault(names[idx], []).append(vid)
+    received: dict[str, list[int]] = {}
+    counted: dict[str, int] = {}
+    for client in clients:
+        for stream, got_ids in client.received.items():
+            received.setdefault(stream, []).extend(got_ids)
+        for stream, count in client.counted.items():
+            counted[stream] = counted.get(stream, 0) + count
     for stream, ids in sent.items():
+        if stream in counted and stream not in received:
+            if counted[stream] != len(ids):
+                result.problems.append(f"{stream}: sent {len(ids)} messages, received {counted[stream]}")
+            continue
         got = received.get(stream, [])
         if got != ids:
             missing = sorted(set(ids) - set(got))[:5]
@@ -146,8 +166,10 @@ def _check_ids(history: dict[str, Any], received: dict[str, list[int]], result: 
                 f"{stream}: sent {len(ids)} ids, received {len(got)}"
                 f" (first missing: {missing or 'order differs'})"
             )
-        if any(b <= a for a, b in itertools.pairwise(ids)):
+        if ids_increase and any(b <= a for a, b in itertools.pairwise(ids)):
             result.problems.append(f"{stream}: venue ids not strictly increasing")
+        elif len(set(ids)) != len(ids):
+            result.problems.append(f"{stream}: venue ids repeated")
 
 
 def _lateness(history: dict[str, Any], result: CheckResult) -> None:

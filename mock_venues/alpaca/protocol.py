@@ -9,6 +9,7 @@ with Alpaca's channel names and symbols as Alpaca writes them (``trades.IBM``, `
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -43,6 +44,22 @@ CHANNELS: dict[Market, tuple[str, ...]] = {
     Market.OPTIONS: ("trades", "quotes"),
     Market.NEWS: ("news",),
 }
+MESSAGE_CHANNELS: dict[str, str] = {
+    "t": "trades",
+    "q": "quotes",
+    "b": "bars",
+    "u": "updatedBars",
+    "d": "dailyBars",
+    "s": "statuses",
+    "l": "lulds",
+    "c": "corrections",
+    "x": "cancelErrors",
+    "o": "orderbooks",
+    "n": "news",
+}
+"""A data message's ``T`` -> the channel it is sent on."""
+OCC_SYMBOL = re.compile(r"[A-Z]{1,6}\d{6}[CP]\d{8}")
+"""An option contract symbol as Alpaca writes it (OCC without padding: ``SPY230901C00430000``)."""
 NEWS_STREAM = "news.*"  # every news item, whatever its symbols (sessions filter by their own)
 AUTO_CHANNELS = ("corrections", "cancelErrors")  # stocks: follow trades, not subscribable on their own
 STOCK_FEEDS = ("iex", "sip", "test", "delayed_sip")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any, ClassVar
 
+import msgpack
 import orjson
 from aiohttp import web
 from websockets.asyncio.server import ServerConnection
@@ -23,8 +24,11 @@ from websockets.exceptions import ConnectionClosed
 from mock_venues.alpaca.codec import Encoding, decode_request, encode, encoding_for, error
 from mock_venues.alpaca.model import AlpacaModel
 from mock_venues.alpaca.protocol import (
+    AUTO_CHANNELS,
     CHANNELS,
+    MESSAGE_CHANNELS,
     NEWS_STREAM,
+    OCC_SYMBOL,
     AlpacaProtocol,
     Endpoint,
     Market,
@@ -209,21 +213,48 @@ class AlpacaSession(SessionBase):
         raise NotImplementedError
 
 
-def reference_ids(frame: bytes) -> list[tuple[str, int]]:
-    """(client stream, history key) of the keyed messages of one JSON frame (see docs/venue-alpaca.md)."""
+def reference_ids(frame: bytes) -> list[tuple[str, int | None]]:
+    """(client stream, history key) of every message of one frame, JSON or msgpack (docs/venue-alpaca.md):
+    trades and cancels ``trade_key(x, i)`` (crypto: ``i``), corrections ``trade_key(x, ci)``, news ``id``;
+    None for the messages keyed by the venue's counters (quotes, bars, statuses, LULDs, books)."""
     try:
         messages = orjson.loads(frame)
     except orjson.JSONDecodeError:
-        return []
-    out: list[tuple[str, int]] = []
+        try:
+            messages = msgpack.unpackb(frame, timestamp=3)
+        except (ValueError, msgpack.UnpackException):
+            return []
+    out: list[tuple[str, int | None]] = []
     for m in messages if isinstance(messages, list) else []:
-        kind = m.get("T") if isinstance(m, dict) else None
-        if kind == "t" and "i" in m:
-            key = trade_key(m["x"], m["i"]) if "x" in m else m["i"]
-            out.append((client_stream("trades", m["S"]), key))
-        elif kind == "n":
-            out.append((NEWS_STREAM, m["id"]))
+        channel = MESSAGE_CHANNELS.get(m.get("T", "")) if isinstance(m, dict) else None
+        if channel is None:
+            continue  # control messages: success, subscription, error
+        if channel == "news":
+            out.append((NEWS_STREAM, m.get("id")))
+            continue
+        if channel == "orderbooks" and m.get("r") is True:
+            continue  # the whole book a session gets on subscribing: its own, not a published message
+        stream = client_stream(channel, m.get("S", ""))
+        ident = m.get("ci") if channel == "corrections" else m.get("i")
+        if channel not in ("trades", "corrections", "cancelErrors") or not isinstance(ident, int):
+            out.append((stream, None))
+        elif isinstance(m.get("x"), str):
+            out.append((stream, trade_key(m["x"], ident)))
+        else:
+            out.append((stream, ident))
     return out
+
+
+def _reference_endpoint(stream: str) -> str:
+    """The endpoint path a bare client reads ``stream`` on (options: OCC symbols; crypto: ``BASE/QUOTE``)."""
+    symbol = stream.partition(".")[2]
+    if stream == NEWS_STREAM:
+        return "/v1beta1/news"
+    if "/" in symbol:
+        return "/v1beta3/crypto/us"
+    if OCC_SYMBOL.fullmatch(symbol):
+        return "/v1beta1/opra"
+    return "/v2/sip"
 
 
 class AlpacaVenue(VenueBase):
@@ -234,6 +265,8 @@ class AlpacaVenue(VenueBase):
     default_recording: ClassVar[str] = "alpaca"
     recording_formats: ClassVar[frozenset[str]] = frozenset({"alpaca", "binance"})
     ws_compression: ClassVar[str | None] = "deflate"
+    ids_increase: ClassVar[bool] = False  # stock trade keys are unique per exchange, not ordered per stream
+    check_sets: ClassVar[tuple[tuple[str, float], ...]] = (("alpaca", 50.0),)  # ~13 s
     venue_fault_kinds: ClassVar[tuple[str, ...]] = (
         "connection_limit",
         "slow_client",
@@ -267,23 +300,29 @@ class AlpacaVenue(VenueBase):
 
     @classmethod
     def reference_client(cls, ws_url: str, streams: list[str]) -> ReferenceClient:
-        """A bare JSON client of one endpoint (crypto when every symbol has a ``/``, else stocks) reading
-        the history keys of trades and news (docs/venue-alpaca.md); other streams are
-        subscribed but not keyed (their keys are the venue's counters)."""
-        symbols = [name.partition(".")[2] for name in streams if name != NEWS_STREAM]
-        crypto = bool(symbols) and all("/" in s for s in symbols)
-        path = "/v1beta3/crypto/us" if crypto else "/v2/sip"
-        if streams == [NEWS_STREAM]:
-            path = "/v1beta1/news"
+        """A bare client of the endpoint of ``streams`` (the first stream's; JSON, options msgpack as
+        Alpaca serves them only so) recording the history keys of trades, corrections, cancels and news and
+        counting the other messages (their keys are the venue's counters; docs/venue-alpaca.md)."""
+        path = _reference_endpoint(streams[0]) if streams else "/v2/sip"
         channels: dict[str, list[str]] = {}
         for name in streams:
             channel, _, symbol = name.partition(".")
-            channels.setdefault(channel, []).append(symbol or "*")
-        frames = [
+            if channel not in AUTO_CHANNELS:  # corrections and cancels follow trades
+                channels.setdefault(channel, []).append(symbol or "*")
+        frames: list[str | bytes] = [
             orjson.dumps({"action": "auth", "key": "reference", "secret": "reference"}).decode(),
             orjson.dumps({"action": "subscribe", **channels}).decode(),
         ]
-        return ReferenceClient(f"{ws_url}{path}", reference_ids, frames)
+        headers = {"Content-Type": "application/msgpack"} if path == "/v1beta1/opra" else {}
+        return ReferenceClient(f"{ws_url}{path}", reference_ids, frames, headers)
+
+    @classmethod
+    def reference_clients(cls, ws_url: str, streams: list[str]) -> list[ReferenceClient]:
+        """One bare client per endpoint the streams live on (stocks, crypto, options, news)."""
+        by_endpoint: dict[str, list[str]] = {}
+        for name in streams:
+            by_endpoint.setdefault(_reference_endpoint(name), []).append(name)
+        return [cls.reference_client(ws_url, names) for names in by_endpoint.values()]
 
     @staticmethod
     def history_key(stream: str, event_id: int | None, data: Any) -> int | None:

@@ -195,6 +195,15 @@ class VenueBase:
         """A bare client of this venue for ``streams`` (the venue check, the latency ceiling)."""
         raise NotImplementedError(f"the {cls.name} venue has no reference client")
 
+    @classmethod
+    def reference_clients(cls, ws_url: str, streams: list[str]) -> list[ReferenceClient]:
+        """The bare clients that together receive ``streams`` (one per endpoint; default: one client)."""
+        return [cls.reference_client(ws_url, streams)]
+
+    ids_increase: ClassVar[bool] = True
+    """Whether each stream's history keys strictly increase (the venue check holds the venue to it); a
+    venue whose keys are unique but not ordered (Alpaca: per exchange) says False."""
+
     check_sets: ClassVar[tuple[tuple[str, float], ...]] = ()
     """(bundled recording set, replay speed) pairs ``tickstorm venue-check`` replays through the venue."""
 

@@ -315,9 +315,34 @@ async def test_reference_client_reads_the_keys_the_venue_sent() -> None:
                     client.on_frame(await asyncio.wait_for(ws.recv(decode=False), 1.0), 0)
         for stream in ("trades.IBM", "trades.BAC"):
             assert client.received[stream] == venue.history.ids(stream)
+        # Quotes are keyed by the venue's counters, which no frame carries: counted, not keyed.
         assert "quotes.IBM" not in client.received
+        assert client.counted["quotes.IBM"] == len(venue.history.ids("quotes.IBM")) > 0
         crypto = AlpacaVenue.reference_client(venue.ws_url, ["trades.BTC/USD"])
         assert crypto.url.endswith("/v1beta3/crypto/us")
+
+
+def test_reference_clients_are_one_per_endpoint_and_options_read_msgpack() -> None:
+    streams = ["trades.IBM", "quotes.BTC/USD", "orderbooks.BTC/USD", "trades.SPY230901C00470000", "news.*"]
+    clients = AlpacaVenue.reference_clients("ws://127.0.0.1:1", streams)
+    paths = sorted(c.url.removeprefix("ws://127.0.0.1:1") for c in clients)
+    assert paths == ["/v1beta1/news", "/v1beta1/opra", "/v1beta3/crypto/us", "/v2/sip"]
+    (options,) = [c for c in clients if c.url.endswith("/v1beta1/opra")]
+    assert options.headers == {"Content-Type": "application/msgpack"}
+    frame = msgpack.packb(
+        [
+            {"T": "t", "S": "SPY230901C00470000", "i": 7, "x": "N", "p": 1.5, "s": 1},
+            {"T": "q", "S": "SPY230901C00470000", "bp": 1.4, "ap": 1.6},
+            {"T": "success", "msg": "authenticated"},
+        ]
+    )
+    options.on_frame(frame, 1)
+    assert options.received == {"trades.SPY230901C00470000": [ord("N") * 10**12 + 7]}
+    assert options.counted == {"quotes.SPY230901C00470000": 1}
+    (crypto,) = [c for c in clients if c.url.endswith("/v1beta3/crypto/us")]
+    book = {"T": "o", "S": "BTC/USD", "b": [], "a": []}
+    crypto.on_frame(orjson.dumps([{**book, "r": True}, book]), 1)  # the subscribe snapshot is the session's
+    assert crypto.counted == {"orderbooks.BTC/USD": 1}
 
 
 async def test_news_go_to_sessions_whose_symbols_match_and_only_those_are_recorded() -> None:
