@@ -4,6 +4,7 @@ window, a stalled venue sender is not hidden (coordinated omission), and reports
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 import pytest
@@ -48,10 +49,12 @@ async def test_a_50ms_toxic_shows_in_its_intervals_and_its_shaded_window_and_onl
     assert len(inside) >= 2
     lat = toxic_run.measurements["intervals"]["latency_ms"]
     assert all(lat["p50"][i] >= 50 and lat["p99"][i] >= 50 for i in inside), [lat["p99"][i] for i in inside]
+    # Outside the window (and without the toxic) most intervals are fast: a loaded machine may stall one
+    # interval past 50 ms, the toxic delays every message of every interval it covers.
     before = window_intervals(toxic_run, 0.0, fault["start_s"] - 0.1)
-    assert before and all(lat["p50"][i] < 50 for i in before)
+    assert before and statistics.median(lat["p50"][i] for i in before) < 50, [lat["p50"][i] for i in before]
     calm = calm_run.measurements["intervals"]["latency_ms"]
-    assert all(calm["p50"][i] < 50 for i in inside)  # every message delayed 50 ms only with the toxic
+    assert statistics.median(calm["p50"][i] for i in inside) < 50, [calm["p50"][i] for i in inside]
     html_toxic = render_html(build_report([toxic_run], seed=11, mode="in-process", sla_file="sla.toml"))
     html_calm = render_html(build_report([calm_run], seed=11, mode="in-process", sla_file="sla.toml"))
     assert "ws:latency_downstream" in html_toxic and 'data-chart="latency"' in html_toxic
