@@ -413,6 +413,19 @@ class AlpacaVenue(VenueBase):
         channel = client_stream_name.partition(".")[0]
         return channel in ("quotes", "bars", "updatedBars", "dailyBars", "statuses", "lulds")
 
+    def true_book(self, symbol: str, limit: int = 5000) -> dict[str, Any]:
+        """The true order book of a crypto pair now (``{"id": None, "bids", "asks"}``, best first, sizes
+        as the wire carries them; Alpaca books have no ids); KeyError for a symbol without a book."""
+        book = self.market.books.get(symbol)
+        if book is None or self.market_of(symbol) is not Market.CRYPTO:
+            raise KeyError(symbol)
+        whole = book.message(symbol, book.t)
+        return {
+            "id": None,
+            "bids": [[repr(level["p"]), repr(level["s"])] for level in whole["b"][:limit]],
+            "asks": [[repr(level["p"]), repr(level["s"])] for level in whole["a"][:limit]],
+        }
+
     def market_of(self, symbol: str) -> Market | None:
         """The market of a symbol of the replay (fan-out clones: their recorded symbol's)."""
         if symbol not in self.source.symbols:

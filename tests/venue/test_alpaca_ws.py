@@ -370,3 +370,34 @@ async def test_fanout_clones_are_subscribable() -> None:
         venue.start_replay()
         clone = await recv_until(ws, lambda m: m["T"] == "t" and m["S"] == "IBMF001")
         assert clone["x"] and clone["i"] >= 1
+
+
+async def test_the_true_book_is_what_a_client_keeps_from_the_reset_and_the_diffs() -> None:
+    async with alpaca_venue() as venue, connect(f"{venue.ws_url}/v1beta3/crypto/us") as ws:
+        await _login(ws)
+        await send(ws, {"action": "subscribe", "orderbooks": ["BTC/USD"]})
+        await recv_until(ws, lambda m: m["T"] == "subscription")
+        bids: dict[float, float] = {}
+        asks: dict[float, float] = {}
+        venue.start_replay()
+        await venue.wait_replay_done(60)
+        with pytest.raises(TimeoutError):
+            while True:
+                for m in await recv(ws, 1.0):
+                    if m.get("r"):
+                        bids.clear()
+                        asks.clear()
+                    for side, levels in ((bids, m["b"]), (asks, m["a"])):
+                        for level in levels:
+                            if level["s"]:
+                                side[level["p"]] = level["s"]
+                            else:
+                                side.pop(level["p"], None)
+        truth = venue.true_book("BTC/USD")
+        assert truth["id"] is None and len(truth["bids"]) > 100
+        assert [[float(p), float(s)] for p, s in truth["bids"]] == [
+            list(kv) for kv in sorted(bids.items())[::-1]
+        ]
+        assert [[float(p), float(s)] for p, s in truth["asks"]] == [list(kv) for kv in sorted(asks.items())]
+        with pytest.raises(KeyError):
+            venue.true_book("IBM")  # stocks have quotes, not books
